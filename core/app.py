@@ -1,0 +1,175 @@
+"""``create_app``: load config, resolve plugins, build one Flask app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+from flask import Flask, jsonify, request
+
+from core import audit, builtin
+from core.config import Config, load_config, validate_plugin_settings
+from core.db import configure_engine, db, engine_options
+from core.errors import ConfigError, ConfigIssue, DovetailError
+from core.plugins import Available, Registry, build_manager, check_roles, collect, discover, resolve
+
+log = logging.getLogger("dovetail")
+
+
+@dataclass
+class Dovetail:
+    """Per-app state in ``app.extensions["dovetail"]``: config, plugin manager, registry."""
+
+    config: Config
+    pm: pluggy.PluginManager
+    registry: Registry
+    available: Mapping[str, Available]
+    redis: Any = None
+
+    @property
+    def hook(self) -> Any:
+        return self.pm.hook
+
+    def settings(self, plugin: str) -> Mapping[str, Any]:
+        return self.registry.settings.get(plugin, {})
+
+    def enabled(self, plugin: str) -> bool:
+        return plugin in self.registry.enabled_names
+
+    def all_tables(self) -> list[Any]:
+        tables = []
+        for models in self.registry.models.values():
+            tables.extend(m.__table__ for m in models)
+        return tables
+
+
+def create_app(config_dir: str | Path | None = None, *, config: Mapping[str, Any] | None = None,
+               plugins: Iterable[str] | None = None,
+               extra_plugins: Mapping[str, ModuleType | str] | None = None,
+               testing: bool = False) -> Flask:
+    """Build the app.
+
+    ``config_dir``: folder holding dovetail.yaml/roles.yaml (default ``DOVETAIL_CONFIG``
+    or ``./config``). ``config``: overrides (``database_url``, ``roles``, ``settings`` …).
+    ``plugins``: the enabled set (overrides dovetail.yaml). ``extra_plugins``: modules to
+    make available besides the entry points (tests).
+    Raises :class:`ConfigError` or :class:`PluginError` with a message naming the culprit.
+    """
+    overrides = dict(config or {})
+    if plugins is not None:
+        overrides["enabled"] = list(plugins)
+    cfg = load_config(config_dir, overrides=overrides, testing=testing)
+    available = discover(extra_plugins)
+    ordered = resolve(cfg.enabled, available, cfg.main_doc)
+    pm = build_manager(ordered, [builtin])
+    registry = collect(pm, ordered)
+
+    issues: list[ConfigIssue] = []
+    for name in cfg.settings:
+        if name not in registry.enabled_names and name not in available:
+            doc = cfg.main_doc
+            msg = f"settings for unknown plugin '{name}'"
+            issues.append(doc.issue(("settings", name), msg, key=True) if doc else
+                          ConfigIssue("dovetail.yaml", 1, 1, msg))
+    for p in ordered:
+        try:
+            registry.settings[p.name] = validate_plugin_settings(cfg, p.name,
+                                                                 p.manifest.settings_schema)
+        except ConfigError as exc:
+            issues.extend(exc.issues)
+    if issues:
+        raise ConfigError(issues)
+    check_roles(cfg, registry, available)
+
+    app = Flask("dovetail", instance_path=str(cfg.instance_path),
+                template_folder=str(Path(__file__).parent / "web" / "templates"),
+                static_folder=str(Path(__file__).parent / "web" / "static"))
+    app.config.update(
+        SECRET_KEY=cfg.secret_key,
+        SQLALCHEMY_DATABASE_URI=cfg.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(cfg.database_url),
+        TESTING=testing,
+        WTF_CSRF_ENABLED=not testing,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=32 * 1024 * 1024,
+        BABEL_DEFAULT_LOCALE=cfg.locale,
+        BABEL_DEFAULT_TIMEZONE=cfg.timezone,
+    )
+    redis_client = None
+    if cfg.redis_url:
+        import redis
+
+        redis_client = redis.Redis.from_url(cfg.redis_url)
+    app.extensions["dovetail"] = Dovetail(cfg, pm, registry, available, redis_client)
+
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+    audit.install()
+
+    from core.api import handle_error, init_api
+
+    api = init_api(app)
+    for bp, _owner in registry.api_blueprints:
+        api.register_blueprint(bp, url_prefix="/api/v1" + (bp.url_prefix or ""))
+
+    from core.web import init_web
+
+    init_web(app)
+    for bp, _owner in registry.web_blueprints:
+        app.register_blueprint(bp)
+
+    @app.errorhandler(Exception)
+    def _any_error(exc: Exception):
+        db.session.rollback()
+        if request.path.startswith("/api/"):
+            return handle_error(exc)
+        from core.web import html_error
+
+        return html_error(exc)
+
+    @app.get("/healthz")
+    def healthz():
+        try:
+            db.session.execute(db.text("SELECT 1"))
+            return jsonify({"status": "ok", "plugins": registry.enabled_names})
+        except Exception:  # noqa: BLE001 - health endpoint reports, never raises
+            return jsonify({"status": "error", "reason": "database unreachable"}), 503
+
+    @app.teardown_request
+    def _rollback_leftovers(exc: BaseException | None) -> None:
+        if exc is not None:
+            db.session.rollback()
+
+    pm.hook.app_ready(app=app)
+    return app
+
+
+def plugin_rows(app: Flask) -> list[dict[str, Any]]:
+    """All available plugins with their state, for the CLI, API and web."""
+    dv: Dovetail = app.extensions["dovetail"]
+    rows = []
+    for name, av in sorted(dv.available.items()):
+        m = av.manifest
+        rows.append({"name": name, "version": m.version if m else "?",
+                     "description": m.description if m else "",
+                     "enabled": name in dv.registry.enabled_names,
+                     "depends": list(m.depends) if m else [],
+                     "optional": list(m.optional) if m else [], "error": av.error})
+    return rows
+
+
+def create_tables(app: Flask) -> None:
+    """Create the tables of the core and the enabled plugins only (tests, quick start)."""
+    with app.app_context():
+        db.metadata.create_all(db.engine, tables=app.extensions["dovetail"].all_tables())
+
+
+__all__ = ["create_app", "create_tables", "Dovetail", "DovetailError", "plugin_rows"]

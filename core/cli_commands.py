@@ -1,0 +1,323 @@
+"""Core CLI commands: init, db, run, plugins, users, roles, audit, demo."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from core.cli import cli, get_app, with_app
+from core.errors import DovetailError
+
+
+def fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+# ---------------------------------------------------------------------------
+# init / db / run / demo
+# ---------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--admin", "admin_name", default="admin", show_default=True)
+@click.option("--password-stdin", is_flag=True, help="Read the admin password from stdin.")
+@with_app
+def init(admin_name: str, password_stdin: bool) -> None:
+    """Create the instance folder and database, and the first admin (password printed once)."""
+    from core import migrate
+    from core.auth import create_user
+    from core.db import db
+    from core.models import User
+
+    app = get_app()
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    migrate.upgrade_all(app)
+    if db.session.scalar(select(User.id).limit(1)) is not None:
+        click.echo("Database ready; users already exist, no admin created.")
+        return
+    password = sys.stdin.readline().strip() if password_stdin else secrets.token_urlsafe(12)
+    create_user(admin_name, password, ["admin"], display_name="Administrator")
+    db.session.commit()
+    click.echo(f"Database ready at {app.config['SQLALCHEMY_DATABASE_URI']}.")
+    if not password_stdin:
+        click.echo(f"Admin login: {admin_name} / {password}  (shown once; change it with "
+                   f"'dovetail users set-password {admin_name}')")
+
+
+@cli.group()
+def db() -> None:
+    """Database migrations (one Alembic branch per plugin)."""
+
+
+@db.command("upgrade")
+@click.option("--plugin", default=None, help="Only this plugin (default: core and every enabled).")
+@with_app
+def db_upgrade(plugin: str | None) -> None:
+    """Apply pending migrations of the core and the enabled plugins."""
+    from core import migrate
+
+    for name, rev in migrate.upgrade_all(get_app(), only=plugin):
+        click.echo(f"{name}: at {rev or 'base'}")
+
+
+@db.command("downgrade")
+@click.argument("plugin")
+@click.option("--to", "target", default="base", show_default=True)
+@with_app
+def db_downgrade(plugin: str, target: str) -> None:
+    """Downgrade one plugin's tables (``base`` drops them: its data is lost)."""
+    from core import migrate
+
+    migrate.downgrade(get_app(), plugin, target)
+    click.echo(f"{plugin}: at {target}")
+
+
+@db.command("revision")
+@click.option("--plugin", required=True)
+@click.option("-m", "--message", required=True)
+@with_app
+def db_revision(plugin: str, message: str) -> None:
+    """Autogenerate a migration for one plugin's models (developers)."""
+    from core import migrate
+
+    path = migrate.revision(get_app(), plugin, message)
+    click.echo(f"created {path}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--debug", is_flag=True)
+def run(host: str, port: int, debug: bool) -> None:
+    """Serve the web UI and API (development server; use a WSGI server in production)."""
+    app = get_app()
+    app.run(host=host, port=port, debug=debug, use_reloader=False, threaded=True)
+
+
+@cli.command()
+@click.option("--scale", default=1.0, show_default=True, type=float,
+              help="1.0 = 1k customers, 100 products, 5k orders.")
+@click.option("--seed", default=42, show_default=True, type=int)
+@with_app
+def demo(scale: float, seed: int) -> None:
+    """Fill the database with a realistic demo company (Faker zh_CN)."""
+    app = get_app()
+    app.extensions["dovetail"].pm.hook.populate_demo(scale=scale, seed=seed)
+    click.echo("Demo data loaded.")
+
+
+# ---------------------------------------------------------------------------
+# plugins
+# ---------------------------------------------------------------------------
+
+
+@cli.group()
+def plugins() -> None:
+    """List, inspect, enable, disable and scaffold plugins."""
+
+
+def _available_and_config(ctx_config: Path | None):
+    from core.config import default_config_dir
+    from core.plugins import discover
+
+    cdir = ctx_config or default_config_dir()
+    return discover(), cdir
+
+
+@plugins.command("list")
+@click.pass_context
+def plugins_list(ctx: click.Context) -> None:
+    """Every available plugin with version, enabled state and dependencies."""
+    from core import plugin_admin
+
+    rows = plugin_admin.rows(ctx.find_root().params.get("config"), ctx.find_root().obj)
+    width = max([len(r["name"]) for r in rows] + [6])
+    click.echo(f"{'PLUGIN':<{width}}  {'VERSION':<8}  {'ENABLED':<7}  DEPENDS")
+    for r in rows:
+        deps = ", ".join(r["depends"]) or "-"
+        if r["optional"]:
+            deps += f" (optional: {', '.join(r['optional'])})"
+        state = "yes" if r["enabled"] else "no"
+        click.echo(f"{r['name']:<{width}}  {r['version']:<8}  {state:<7}  {deps}")
+        if r["error"]:
+            click.echo(f"{'':<{width}}  ! {r['error']}")
+
+
+@plugins.command("info")
+@click.argument("name")
+@click.pass_context
+def plugins_info(ctx: click.Context, name: str) -> None:
+    """Manifest, permissions, routes, menus, commands and actions of one plugin."""
+    from core import plugin_admin
+
+    for line in plugin_admin.info(ctx.find_root().params.get("config"), name):
+        click.echo(line)
+
+
+@plugins.command("enable")
+@click.argument("name")
+@click.pass_context
+def plugins_enable(ctx: click.Context, name: str) -> None:
+    """Enable a plugin in dovetail.yaml (its dependencies must be enabled)."""
+    from core import plugin_admin
+
+    click.echo(plugin_admin.enable(ctx.find_root().params.get("config"), name))
+
+
+@plugins.command("disable")
+@click.argument("name")
+@click.option("--dry-run", is_flag=True, help="Print what goes away; change nothing.")
+@click.pass_context
+def plugins_disable(ctx: click.Context, name: str, dry_run: bool) -> None:
+    """Disable a plugin; refused while an enabled plugin depends on it. Data is kept."""
+    from core import plugin_admin
+
+    for line in plugin_admin.disable(ctx.find_root().params.get("config"), name, dry_run):
+        click.echo(line)
+
+
+@plugins.command("new")
+@click.argument("name")
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Folder to create the package in.")
+def plugins_new(name: str, dest: Path) -> None:
+    """Scaffold a working plugin package (hooks, a model, an API route, a test)."""
+    from core.scaffold import scaffold
+
+    path = scaffold(name, dest)
+    click.echo(f"Created {path}. Next: pip install -e {path} && pytest {path}")
+
+
+# ---------------------------------------------------------------------------
+# users / roles / audit
+# ---------------------------------------------------------------------------
+
+
+@cli.group()
+def users() -> None:
+    """Create, list and manage users."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True, help="Repeat for several roles.")
+@click.option("--name", "display_name", default="")
+@click.option("--team", default=None, help="Team name (created if missing).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+@with_app
+def users_create(username: str, roles: tuple[str, ...], display_name: str, team: str | None,
+                 password_stdin: bool) -> None:
+    """Create a user; prints a generated password unless --password-stdin."""
+    from core.auth import create_user
+    from core.db import db
+    from core.models import Team
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(12)
+    team_id = None
+    if team:
+        t = db.session.scalar(select(Team).where(Team.name == team))
+        if t is None:
+            t = Team(name=team)
+            db.session.add(t)
+            db.session.flush()
+        team_id = t.id
+    create_user(username, password, list(roles), display_name=display_name, team_id=team_id)
+    db.session.commit()
+    click.echo(f"Created user {username} ({', '.join(roles)}).")
+    if not password_stdin:
+        click.echo(f"Password: {password}")
+
+
+@users.command("list")
+@with_app
+def users_list() -> None:
+    """All users with roles, team and state."""
+    from core.db import db
+    from core.models import User
+
+    for u in db.session.scalars(select(User).order_by(User.username)):
+        team = u.team.name if u.team else "-"
+        state = "active" if u.active else "disabled"
+        click.echo(f"{u.username:<20} {','.join(u.role_names):<24} {team:<16} {state}")
+
+
+def _user(username: str):
+    from core.db import db
+    from core.models import User
+
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        fail(f"no user '{username}'")
+    return user
+
+
+@users.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True)
+@with_app
+def users_set_password(username: str, password_stdin: bool) -> None:
+    """Set a user's password (prompted, or read from stdin)."""
+    from core.auth import check_password_policy, hash_password
+    from core.db import db
+
+    user = _user(username)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    check_password_policy(password)
+    user.password_hash = hash_password(password)
+    db.session.commit()
+    click.echo(f"Password of {username} changed.")
+
+
+@users.command("disable")
+@click.argument("username")
+@with_app
+def users_disable(username: str) -> None:
+    """Disable a user and revoke their API tokens."""
+    from core.db import db, utcnow
+    from core.models import ApiToken
+
+    user = _user(username)
+    user.active = False
+    for tok in db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id,
+                                                         ApiToken.revoked_at.is_(None))):
+        tok.revoked_at = utcnow()
+    db.session.commit()
+    click.echo(f"Disabled {username}; their API tokens are revoked.")
+
+
+@cli.group()
+def roles() -> None:
+    """Roles from roles.yaml."""
+
+
+@roles.command("list")
+def roles_list() -> None:
+    """Roles with scope and permissions."""
+    app = get_app()
+    for role in app.extensions["dovetail"].config.roles.values():
+        click.echo(f"{role.name:<14} scope={role.scope:<5} {', '.join(role.permissions)}")
+
+
+@cli.group()
+def audit() -> None:
+    """The audit chain."""
+
+
+@audit.command("verify")
+@with_app
+def audit_verify() -> None:
+    """Check every entry's hash and link; exit 1 at the first broken entry."""
+    from core.audit import verify
+    from core.db import db
+
+    checked, broken = verify(db.session)
+    if broken is not None:
+        raise DovetailError(f"audit chain broken at entry {broken} (after {checked} good entries)")
+    click.echo(f"Audit chain intact: {checked} entries.")

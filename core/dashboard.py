@@ -1,0 +1,26 @@
+"""Dashboard widgets: each report marked for the dashboard renders as a card."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+
+from core.auth import has_permission
+
+
+def widgets_for(user: Any) -> list[dict[str, Any]]:
+    """Reports the user may run that declare ``params={"dashboard": "bar"|"line"|"table"}``."""
+    out = []
+    for report, _owner in current_app.extensions["dovetail"].registry.reports.values():
+        kind = report.params.get("dashboard")
+        if not kind or not has_permission(user, report.permission):
+            continue
+        try:
+            columns, rows = report.run({}, user)
+        except Exception:  # noqa: BLE001 - one failing widget must not blank the dashboard
+            current_app.logger.exception("dashboard widget %s failed", report.key)
+            continue
+        out.append({"key": report.key, "title": report.title, "kind": kind,
+                    "columns": columns, "rows": [list(r) for r in rows[:50]]})
+    return out

@@ -1,0 +1,121 @@
+"""Storage: one Flask-SQLAlchemy ``db``, shared mixins, engine setup per backend.
+
+SQLite runs in WAL mode with foreign keys on, and every transaction begins
+IMMEDIATE so racing writers queue on the lock instead of failing mid-way.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import JSON, MetaData, Numeric, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+db = SQLAlchemy(model_class=Base)
+
+#: JSON everywhere, JSONB on PostgreSQL (indexable, comparable).
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+CENT = Decimal("0.01")
+
+
+def Money(**kw: Any) -> Any:  # noqa: N802 - reads like a column type
+    """A money column: NUMERIC(14, 2), returned as ``Decimal``."""
+    return mapped_column(Numeric(14, 2, asdecimal=True), **kw)
+
+
+def quantize(value: Decimal | int | str) -> Decimal:
+    """Round money half-up to the fen (0.01)."""
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class IdMixin:
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, nullable=False)
+
+
+class CreatedByMixin:
+    @declared_attr
+    def created_by_id(cls) -> Mapped[int | None]:  # noqa: N805
+        from sqlalchemy import ForeignKey
+
+        return mapped_column(ForeignKey("core_user.id", ondelete="SET NULL"), nullable=True)
+
+
+class AuditedMixin:
+    """Mark a model as audited: every insert/update/delete goes to the audit chain.
+
+    ``__personal_fields__`` (shared with masking) never enter the audit text; a
+    change to them is recorded as ``"<personal>"`` so erasure needs no history rewrite.
+    """
+
+    __audited__ = True
+
+
+class Model(IdMixin, TimestampMixin, CreatedByMixin):
+    """Convenience base for business models: id, created/updated at, created by."""
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    try:
+        cur.execute("PRAGMA journal_mode=WAL")
+    except Exception:  # noqa: BLE001 - in-memory databases have no WAL; that is fine
+        pass
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def configure_engine(engine: Engine) -> None:
+    """Install the per-backend listeners on a fresh engine (idempotent)."""
+    if engine.dialect.name == "sqlite" and not event.contains(engine, "connect", _sqlite_connect):
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+
+
+def engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    return {"pool_pre_ping": True}
+
+
+def is_postgres() -> bool:
+    return db.engine.dialect.name == "postgresql"
+
+
+def lock_for_update(query: Any) -> Any:
+    """Row locks on PostgreSQL; SQLite already serialises writers (BEGIN IMMEDIATE)."""
+    return query.with_for_update() if is_postgres() else query

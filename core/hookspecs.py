@@ -1,0 +1,209 @@
+"""Every core hook, in one place.
+
+A plugin implements a hook by defining a function of the same name decorated with
+``@core.hookimpl``; arguments may be a subset of the spec's, never others (pluggy
+refuses a mismatched signature at start-up and the core names the plugin).
+
+Plugins add their own specifications through ``PluginManifest.hookspecs`` (the
+orders plugin defines the hooks inventory and marketing implement). Implement such a
+hook with ``@hookimpl(optionalhook=True)`` so your plugin still starts when the
+plugin owning the spec is disabled.
+
+Start-up hooks return lists of the data objects in :mod:`core.registry`; the core
+collects them once, rejects duplicates and wrong types, and names the plugin at fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from core import hookspec
+from core.registry import (
+    CliCommand,
+    CustomFieldEntity,
+    Event,
+    MenuItem,
+    Permission,
+    PluginManifest,
+    Report,
+    WorkflowAction,
+    WorkflowEntity,
+)
+
+# ---------------------------------------------------------------------------
+# Plugin metadata (called on discovery, before dependency resolution)
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def plugin_manifest() -> PluginManifest:
+    """Declare the plugin: name, version, ``depends``, ``optional``, own hookspecs,
+    settings schema and migrations folder.
+
+    Called once per discovered plugin, on that plugin alone, before the enabled set is
+    resolved; the result decides load order. Stops at the first non-None result.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Start-up registration (called once per app, in dependency order)
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_models() -> list[type]:
+    """Return the SQLAlchemy model classes this plugin owns.
+
+    Their tables are created by ``dovetail db upgrade`` (through the plugin's
+    migrations) and kept when the plugin is disabled. Table names must start with
+    ``<plugin>_``.
+    """
+
+
+@hookspec
+def register_permissions() -> list[Permission]:
+    """Return the permissions this plugin checks, named ``<plugin>.<thing>.<action>``.
+
+    ``config/roles.yaml`` may grant only declared permissions; a duplicate name across
+    plugins stops start-up.
+    """
+
+
+@hookspec
+def register_blueprints() -> list[Any]:
+    """Return flask-smorest ``Blueprint`` objects; mounted under ``/api/v1``.
+
+    Each blueprint's ``url_prefix`` is the API resource the plugin claims
+    (``/customers``); two plugins claiming the same prefix stop start-up.
+    """
+
+
+@hookspec
+def register_web_blueprints() -> list[Any]:
+    """Return plain Flask ``Blueprint`` objects serving the plugin's web pages."""
+
+
+@hookspec
+def register_menu_items() -> list[MenuItem]:
+    """Return navigation entries; each is shown only to users holding its permission."""
+
+
+@hookspec
+def register_commands() -> list[CliCommand]:
+    """Return click commands added to the ``dovetail`` CLI (top level or under a group).
+
+    Commands run inside an application context with the configured plugins loaded.
+    """
+
+
+@hookspec
+def register_workflow_actions() -> list[WorkflowAction]:
+    """Return actions a workflow transition may name (``inventory.reserve``).
+
+    Action names start with the plugin name. An action of a disabled plugin is
+    unknown, so a workflow naming it fails ``dovetail workflow check``.
+    """
+
+
+@hookspec
+def register_workflow_entities() -> list[WorkflowEntity]:
+    """Return entities a workflow may drive, with their state field and guard context."""
+
+
+@hookspec
+def register_custom_field_entities() -> list[CustomFieldEntity]:
+    """Return entities whose records accept admin-defined custom fields."""
+
+
+@hookspec
+def register_reports() -> list[Report]:
+    """Return report definitions shown on the reports pages and exportable as CSV/XLSX."""
+
+
+@hookspec
+def app_ready(app: Any) -> None:
+    """Called once after every plugin is registered and the app is fully built.
+
+    Use it to load a plugin's own config files (workflows, custom fields) and to
+    raise :class:`core.errors.ConfigError` when they are wrong.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Request time: custom fields and workflows (implemented by those plugins)
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def custom_fields_schema(entity: str, user: Any) -> Any:
+    """Return a marshmallow ``Schema`` instance validating ``custom`` for ``entity``.
+
+    ``user`` decides which fields are writable. Stops at the first non-None result;
+    with no implementation, records accept no custom values.
+    """
+
+
+@hookspec(firstresult=True)
+def custom_fields_filter(entity: str, model: Any, query: Any, params: Mapping[str, str]) -> Any:
+    """Apply ``custom.<key>`` filters from ``params`` to ``query`` and return it.
+
+    Must use bound parameters only. Stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def custom_fields_dump(entity: str, values: Mapping[str, Any], user: Any) -> Any:
+    """Return the custom values ``user`` may read (hidden or removed fields left out)."""
+
+
+@hookspec(firstresult=True)
+def custom_fields_columns(entity: str, user: Any) -> Any:
+    """Return ``[(key, label)]`` of custom fields shown in lists and exports."""
+
+
+@hookspec
+def amend_openapi(spec: dict[str, Any]) -> None:
+    """Amend the OpenAPI document (a fresh dict per request) before it is served.
+
+    The customfields plugin adds each entity's custom fields to its schemas here, so
+    the document follows config changes without a restart.
+    """
+
+
+@hookspec(firstresult=True)
+def workflow_definition(entity: str) -> Any:
+    """Return the workflow in force for ``entity`` (a :class:`core.statemachine.Machine`).
+
+    The workflows plugin answers from ``config/workflows/*.yaml``; with no answer the
+    entity's built-in ``default_workflow`` is used. Stops at the first non-None result.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Events
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def on_event(event: Event) -> None:
+    """Receive a domain event (``order.confirmed``, ``stock.low`` …).
+
+    Called synchronously inside the transaction that emitted it: raising rolls the
+    whole change back, so only raise to veto. Never swallow your own errors.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Demo data
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def populate_demo(scale: float, seed: int) -> None:
+    """Fill this plugin's tables with realistic demo data (``dovetail demo``).
+
+    Called in dependency order inside one application context; ``scale`` 1.0 is the
+    documented size (1k customers, 100 products, 5k orders), tests pass less.
+    Commit your own work.
+    """

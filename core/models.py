@@ -1,0 +1,154 @@
+"""Core tables: users, teams, role grants, API tokens, login attempts, audit chain,
+personal-data access log and workflow transition history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.db import IdMixin, JSONType, TimestampMixin, db, utcnow
+
+
+class Team(IdMixin, TimestampMixin, db.Model):
+    """A sales team or region; record scope ``team`` means "owned by my team"."""
+
+    __tablename__ = "core_team"
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    region: Mapped[str | None] = mapped_column(String(80))
+    manager_id: Mapped[int | None] = mapped_column(
+        ForeignKey("core_user.id", ondelete="SET NULL", use_alter=True))
+
+
+class User(IdMixin, TimestampMixin, db.Model):
+    __tablename__ = "core_user"
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120), default="")
+    email: Mapped[str | None] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("core_team.id", ondelete="SET NULL"))
+    locale: Mapped[str | None] = mapped_column(String(10))
+    last_login_at: Mapped[datetime | None] = mapped_column()
+
+    team: Mapped[Team | None] = relationship(foreign_keys=[team_id])
+    role_grants: Mapped[list[UserRole]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin")
+
+    @property
+    def role_names(self) -> list[str]:
+        return sorted(g.role for g in self.role_grants)
+
+    # Flask-Login protocol
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    def __repr__(self) -> str:
+        return f"<User {self.username}>"
+
+
+class UserRole(db.Model):
+    __tablename__ = "core_user_role"
+    user_id: Mapped[int] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    role: Mapped[str] = mapped_column(String(60), primary_key=True)
+
+
+class ApiToken(IdMixin, db.Model):
+    """A bearer token; only its SHA-256 is stored, so a leaked table leaks no token."""
+
+    __tablename__ = "core_api_token"
+    user_id: Mapped[int] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    name: Mapped[str] = mapped_column(String(80), default="api")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column()
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    user: Mapped[User] = relationship()
+
+
+class LoginAttempt(IdMixin, db.Model):
+    """A failed login, counted per user name and per IP within a sliding window."""
+
+    __tablename__ = "core_login_attempt"
+    key: Mapped[str] = mapped_column(String(200), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class AuditEntry(IdMixin, db.Model):
+    """Append-only, hash-chained record of a change. Never updated or deleted."""
+
+    __tablename__ = "core_audit"
+    __table_args__ = (Index("ix_core_audit_entity", "entity", "entity_id"),)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(80), default="system")
+    action: Mapped[str] = mapped_column(String(40))  # create/update/delete/transition/...
+    entity: Mapped[str] = mapped_column(String(80))
+    entity_id: Mapped[str] = mapped_column(String(40))
+    before: Mapped[dict | None] = mapped_column(JSONType)
+    after: Mapped[dict | None] = mapped_column(JSONType)
+    note: Mapped[str | None] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class PersonalAccess(IdMixin, db.Model):
+    """PIPL: who saw which person's unmasked personal data, when, through what."""
+
+    __tablename__ = "core_personal_access"
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(index=True)
+    entity: Mapped[str] = mapped_column(String(80))
+    entity_ids: Mapped[list] = mapped_column(JSONType)
+    channel: Mapped[str] = mapped_column(String(200))
+
+
+class TransitionLog(IdMixin, db.Model):
+    """History of workflow transitions of any entity: from, to, actor, time, comment."""
+
+    __tablename__ = "core_transition"
+    __table_args__ = (Index("ix_core_transition_record", "entity", "record_id"),)
+    entity: Mapped[str] = mapped_column(String(80))
+    record_id: Mapped[int] = mapped_column()
+    transition: Mapped[str] = mapped_column(String(80))
+    from_state: Mapped[str] = mapped_column(String(80))
+    to_state: Mapped[str] = mapped_column(String(80))
+    actor_id: Mapped[int | None] = mapped_column()
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    comment: Mapped[str | None] = mapped_column(Text)
+    inputs: Mapped[dict | None] = mapped_column(JSONType)
+
+
+class TransitionApproval(IdMixin, db.Model):
+    """One user's approval of a pending transition that needs N approvers."""
+
+    __tablename__ = "core_transition_approval"
+    __table_args__ = (UniqueConstraint("entity", "record_id", "transition", "user_id",
+                                       "round"),)
+    entity: Mapped[str] = mapped_column(String(80))
+    record_id: Mapped[int] = mapped_column()
+    transition: Mapped[str] = mapped_column(String(80))
+    user_id: Mapped[int] = mapped_column()
+    round: Mapped[int] = mapped_column(default=0)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+CORE_MODELS = [Team, User, UserRole, ApiToken, LoginAttempt, AuditEntry, PersonalAccess,
+               TransitionLog, TransitionApproval]

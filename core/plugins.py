@@ -1,0 +1,327 @@
+"""Plugin discovery, dependency resolution and the one plugin manager.
+
+There is one discovery path: the ``dovetail.plugins`` entry-point group, used by the
+built-in plugins and by pip-installed ones alike. Tests may add modules explicitly
+(``create_app(extra_plugins=...)``). Everything a plugin registers is collected
+once here, checked (duplicates, wrong types, namespaces) and frozen.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from types import MappingProxyType, ModuleType
+from typing import Any
+
+import pluggy
+
+from core import PROJECT, hookspecs
+from core.errors import ConfigError, ConfigIssue, PluginError
+from core.registry import (
+    CliCommand,
+    CustomFieldEntity,
+    MenuItem,
+    Permission,
+    PluginManifest,
+    Report,
+    WorkflowAction,
+    WorkflowEntity,
+)
+
+ENTRY_POINT_GROUP = "dovetail.plugins"
+CORE_NAME = "core"
+
+
+@dataclass
+class Available:
+    """A discovered plugin: its module and manifest, or why it could not be loaded."""
+
+    name: str
+    source: str
+    module: ModuleType | None = None
+    manifest: PluginManifest | None = None
+    error: str | None = None
+
+
+def _import_error_text(exc: BaseException) -> str:
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = ""
+    for frame in reversed(tb):
+        if "importlib" not in frame.filename:
+            where = f" at {os.path.basename(frame.filename)}:{frame.lineno}"
+            break
+    return f"failed to import: {type(exc).__name__}: {exc}{where}"
+
+
+def read_manifest(name: str, module: ModuleType) -> PluginManifest:
+    """Ask one plugin module alone for its manifest (the ``plugin_manifest`` hook)."""
+    probe = pluggy.PluginManager(PROJECT)
+    probe.add_hookspecs(hookspecs)
+    try:
+        probe.register(module, name=f"probe:{name}")
+    except (pluggy.PluginValidationError, ValueError) as exc:
+        raise PluginError(name, f"invalid hook implementation: {exc}",
+                          "match the signature documented in core/hookspecs.py") from None
+    manifest = probe.hook.plugin_manifest()
+    if not isinstance(manifest, PluginManifest):
+        raise PluginError(name, "does not declare a manifest",
+                          "implement plugin_manifest() returning core.registry.PluginManifest")
+    if manifest.name != name:
+        raise PluginError(name, f"manifest names itself '{manifest.name}'",
+                          "the entry-point name and manifest name must agree")
+    return manifest
+
+
+def discover(extra: Mapping[str, ModuleType | str] | None = None) -> dict[str, Available]:
+    """Find every available plugin; import failures are recorded, not raised."""
+    found: dict[str, Available] = {}
+    sources: list[tuple[str, str, Any]] = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        sources.append((ep.name, f"{dist.name if dist else '?'}:{ep.value}", ep.load))
+    for name, mod in (extra or {}).items():
+        loader = (lambda m=mod: importlib.import_module(m)) if isinstance(mod, str) else (
+            lambda m=mod: m)
+        sources.append((name, "explicit", loader))
+    for name, source, load in sources:
+        av = Available(name, source)
+        try:
+            av.module = load()
+            av.manifest = read_manifest(name, av.module)
+        except PluginError as exc:
+            av.error = exc.problem + (f" ({exc.hint})" if exc.hint else "")
+        except Exception as exc:  # noqa: BLE001 - any import failure is reported by name
+            av.error = _import_error_text(exc)
+        found[name] = av
+    return found
+
+
+def resolve(enabled: Iterable[str], available: Mapping[str, Available],
+            config_doc: Any = None) -> list[Available]:
+    """Return the enabled plugins in dependency order, or raise naming the problem."""
+    enabled = list(enabled)
+
+    def where(i: int) -> str:
+        if config_doc is None:
+            return ""
+        line, col = config_doc.mark(("plugins", "enabled", i))
+        return f" ({config_doc.file}:{line}:{col})"
+
+    seen: set[str] = set()
+    for i, name in enumerate(enabled):
+        if name in seen:
+            raise PluginError(name, f"listed twice in plugins.enabled{where(i)}",
+                              "remove the duplicate")
+        seen.add(name)
+        if name not in available:
+            known = ", ".join(sorted(available)) or "none"
+            raise PluginError(name, f"unknown plugin in plugins.enabled{where(i)}",
+                              f"available plugins: {known}; is its package installed?")
+        if available[name].error:
+            raise PluginError(name, available[name].error,
+                              f"fix the plugin or disable it with 'dovetail plugins disable {name}'")
+    for name in enabled:
+        for dep in available[name].manifest.depends:
+            if dep not in seen:
+                hint = (f"enable it with 'dovetail plugins enable {dep}'" if dep in available
+                        else f"'{dep}' is not installed")
+                raise PluginError(name, f"depends on '{dep}', which is not enabled", hint)
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(name: str, stack: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = stack[stack.index(name):] + [name]
+            raise PluginError(name, "dependency cycle: " + " -> ".join(cycle),
+                              "remove one of these dependencies")
+        state[name] = 1
+        manifest = available[name].manifest
+        deps = list(manifest.depends) + [o for o in manifest.optional if o in seen]
+        for dep in deps:
+            visit(dep, stack + [name])
+        state[name] = 2
+        order.append(name)
+
+    for name in enabled:
+        visit(name, [])
+    return [available[n] for n in order]
+
+
+@dataclass
+class Registry:
+    """Everything the enabled plugins contributed, checked and frozen."""
+
+    plugins: list[Available] = field(default_factory=list)
+    models: dict[str, list[type]] = field(default_factory=dict)
+    permissions: dict[str, tuple[Permission, str]] = field(default_factory=dict)
+    menu: list[tuple[MenuItem, str]] = field(default_factory=list)
+    api_blueprints: list[tuple[Any, str]] = field(default_factory=list)
+    web_blueprints: list[tuple[Any, str]] = field(default_factory=list)
+    commands: list[tuple[CliCommand, str]] = field(default_factory=list)
+    actions: dict[str, tuple[WorkflowAction, str]] = field(default_factory=dict)
+    workflow_entities: dict[str, tuple[WorkflowEntity, str]] = field(default_factory=dict)
+    custom_field_entities: dict[str, tuple[CustomFieldEntity, str]] = field(default_factory=dict)
+    reports: dict[str, tuple[Report, str]] = field(default_factory=dict)
+    settings: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def enabled_names(self) -> list[str]:
+        return [p.name for p in self.plugins]
+
+    def tables_of(self, plugin: str) -> list[Any]:
+        return [m.__table__ for m in self.models.get(plugin, [])]
+
+
+def build_manager(plugins: list[Available], core_plugins: Iterable[ModuleType]) -> pluggy.PluginManager:
+    """One plugin manager: core hookspecs + plugins' own, then implementations, checked."""
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for p in plugins:
+        if p.manifest.hookspecs is not None:
+            pm.add_hookspecs(p.manifest.hookspecs)
+    for mod in core_plugins:
+        pm.register(mod, name=f"{CORE_NAME}:{mod.__name__}")
+    for p in plugins:
+        try:
+            pm.register(p.module, name=p.name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(p.name, f"hook implementation does not match its spec: {exc}",
+                              "see core/hookspecs.py for the documented signature") from None
+        except ValueError as exc:
+            raise PluginError(p.name, str(exc), "is the module registered twice?") from None
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        plugin = pm.get_name(exc.plugin) or "?"
+        raise PluginError(plugin, f"unknown hook: {exc}",
+                          "check the spelling against core/hookspecs.py, or mark an optional "
+                          "hook of another plugin with @hookimpl(optionalhook=True)") from None
+    if os.environ.get("DOVETAIL_TRACE_HOOKS"):
+        pm.trace.root.setwriter(lambda msg: sys.stderr.write(msg))
+        pm.enable_tracing()
+    return pm
+
+
+def _owner(pm: pluggy.PluginManager, impl: Any) -> str:
+    name = pm.get_name(impl.plugin) or "?"
+    return CORE_NAME if name.startswith(CORE_NAME + ":") else name
+
+
+def _collect(pm: pluggy.PluginManager, hook: str, kind: type | tuple[type, ...]) -> list[tuple[Any, str]]:
+    """Call one registration hook per plugin so each result is attributed to its plugin."""
+    out: list[tuple[Any, str]] = []
+    for impl in reversed(getattr(pm.hook, hook).get_hookimpls()):
+        owner = _owner(pm, impl)
+        try:
+            result = impl.function()
+        except Exception as exc:  # noqa: BLE001 - re-raised as a named plugin error
+            raise PluginError(owner, f"{hook}() raised {type(exc).__name__}: {exc}") from exc
+        if result is None:
+            continue
+        if not isinstance(result, list | tuple):
+            raise PluginError(owner, f"{hook}() must return a list, got {type(result).__name__}")
+        for item in result:
+            if not isinstance(item, kind):
+                want = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+                raise PluginError(owner, f"{hook}() returned {item!r}, expected {want}")
+            out.append((item, owner))
+    return out
+
+
+def _check_prefix(owner: str, name: str, what: str) -> None:
+    if owner != CORE_NAME and not name.startswith(owner + "."):
+        raise PluginError(owner, f"{what} '{name}' is outside the plugin's namespace",
+                          f"name it '{owner}.…'")
+
+
+def collect(pm: pluggy.PluginManager, plugins: list[Available]) -> Registry:
+    """Gather and validate all start-up registrations."""
+    from flask import Blueprint as FlaskBlueprint
+
+    reg = Registry(plugins=plugins)
+    for model, owner in _collect(pm, "register_models", type):
+        table = getattr(model, "__tablename__", "")
+        if owner != CORE_NAME and not table.startswith(owner + "_"):
+            raise PluginError(owner, f"table '{table}' must start with '{owner}_'")
+        reg.models.setdefault(owner, []).append(model)
+    for perm, owner in _collect(pm, "register_permissions", Permission):
+        _check_prefix(owner, perm.name, "permission")
+        if perm.name in reg.permissions:
+            raise PluginError(owner, f"duplicate permission '{perm.name}'",
+                              f"already declared by '{reg.permissions[perm.name][1]}'")
+        reg.permissions[perm.name] = (perm, owner)
+    prefixes: dict[str, str] = {}
+    for bp, owner in _collect(pm, "register_blueprints", FlaskBlueprint):
+        prefix = bp.url_prefix or ""
+        for key in (f"name:{bp.name}", f"url:{prefix}"):
+            if key in prefixes:
+                raise PluginError(owner, f"API blueprint {key.split(':', 1)[1]!r} already claimed",
+                                  f"by plugin '{prefixes[key]}'")
+            prefixes[key] = owner
+        reg.api_blueprints.append((bp, owner))
+    for bp, owner in _collect(pm, "register_web_blueprints", FlaskBlueprint):
+        reg.web_blueprints.append((bp, owner))
+    for item, owner in _collect(pm, "register_menu_items", MenuItem):
+        reg.menu.append((item, owner))
+    reg.menu.sort(key=lambda pair: (pair[0].order, pair[0].key))
+    for cmd, owner in _collect(pm, "register_commands", CliCommand):
+        reg.commands.append((cmd, owner))
+    for action, owner in _collect(pm, "register_workflow_actions", WorkflowAction):
+        _check_prefix(owner, action.name, "workflow action")
+        if action.name in reg.actions:
+            raise PluginError(owner, f"duplicate workflow action '{action.name}'")
+        reg.actions[action.name] = (action, owner)
+    for ent, owner in _collect(pm, "register_workflow_entities", WorkflowEntity):
+        if ent.name in reg.workflow_entities:
+            raise PluginError(owner, f"workflow entity '{ent.name}' already registered",
+                              f"by '{reg.workflow_entities[ent.name][1]}'")
+        reg.workflow_entities[ent.name] = (ent, owner)
+    for ent, owner in _collect(pm, "register_custom_field_entities", CustomFieldEntity):
+        if ent.name in reg.custom_field_entities:
+            raise PluginError(owner, f"custom-field entity '{ent.name}' already registered")
+        reg.custom_field_entities[ent.name] = (ent, owner)
+    for rep, owner in _collect(pm, "register_reports", Report):
+        _check_prefix(owner, rep.key, "report")
+        if rep.key in reg.reports:
+            raise PluginError(owner, f"duplicate report '{rep.key}'")
+        reg.reports[rep.key] = (rep, owner)
+    return reg
+
+
+def check_roles(config: Any, reg: Registry, available: Mapping[str, Available]) -> None:
+    """Every permission in roles.yaml must be declared by a plugin.
+
+    Permissions of an installed but disabled plugin are allowed (and inert), so
+    disabling a plugin never breaks roles.yaml.
+    """
+    doc = config.roles_doc
+    issues: list[ConfigIssue] = []
+    enabled = set(reg.enabled_names) | {CORE_NAME}
+    for role in config.roles.values():
+        for i, perm in enumerate(role.permissions):
+            if perm == "*":
+                continue
+            plugin = perm.split(".", 1)[0]
+            ok = (perm.endswith(".*") and (plugin in enabled or plugin in available)) or \
+                perm in reg.permissions or (plugin in available and plugin not in enabled)
+            if not ok:
+                close = sorted(p for p in reg.permissions if p.split(".")[0] == plugin)[:5]
+                hint = f"; declared by '{plugin}': {', '.join(close)}" if close else ""
+                msg = f"unknown permission '{perm}' in role '{role.name}'{hint}"
+                if doc is not None:
+                    issues.append(doc.issue(("roles", role.name, "permissions", i), msg))
+                else:
+                    issues.append(ConfigIssue("roles", 1, 1, msg))
+    if issues:
+        raise ConfigError(issues)
+
+
+def frozen(mapping: dict) -> Mapping:
+    return MappingProxyType(mapping)

@@ -1,0 +1,1 @@
+"""Test support shipped with Dovetail for integrators: fixtures and a conformance suite."""
