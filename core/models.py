@@ -17,8 +17,7 @@ class Team(IdMixin, TimestampMixin, db.Model):
     __tablename__ = "core_team"
     name: Mapped[str] = mapped_column(String(80), unique=True)
     region: Mapped[str | None] = mapped_column(String(80))
-    manager_id: Mapped[int | None] = mapped_column(
-        ForeignKey("core_user.id", ondelete="SET NULL", use_alter=True))
+    manager_id: Mapped[int | None] = mapped_column()  # a core_user id; no FK (user↔team cycle)
 
 
 class User(IdMixin, TimestampMixin, db.Model):
