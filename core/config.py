@@ -143,7 +143,8 @@ def issues_from_marshmallow(doc: YamlDoc, err: MarshmallowError, prefix: Path_ =
         full = prefix + path
         dotted = ".".join(str(p) for p in full) or "(document)"
         if msg == "Unknown field.":
-            issues.append(doc.issue(full, f"unknown key '{full[-1]}' in {dotted.rsplit('.', 1)[0] if len(full) > 1 else 'top level'}", key=True))
+            where = dotted.rsplit(".", 1)[0] if len(full) > 1 else "top level"
+            issues.append(doc.issue(full, f"unknown key '{full[-1]}' in {where}", key=True))
         else:
             issues.append(doc.issue(full, f"{dotted}: {msg}"))
     return sorted(issues, key=lambda i: (i.line, i.column))
@@ -353,7 +354,8 @@ def validate_plugin_settings(config: Config, name: str, schema_cls: Any) -> Mapp
     schema = schema_cls(unknown=RAISE) if schema_cls else None
     if schema is None:
         if raw and config.main_doc:
-            raise ConfigError([config.main_doc.issue(("settings", name), f"plugin '{name}' takes no settings", key=True)])
+            msg = f"plugin '{name}' takes no settings"
+            raise ConfigError([config.main_doc.issue(("settings", name), msg, key=True)])
         return MappingProxyType(raw)
     try:
         return MappingProxyType(schema.load(raw))
