@@ -120,9 +120,13 @@ def create_app(config_dir: str | Path | None = None, *, config: Mapping[str, Any
     for bp, _owner in registry.api_blueprints:
         api.register_blueprint(bp, url_prefix="/api/v1" + (bp.url_prefix or ""))
 
-    from core.web import init_web
+    from core.api import core_blp
+    from core.web import csrf, init_web
 
     init_web(app)
+    # The API authenticates with bearer tokens, never cookies: CSRF does not apply to it.
+    for bp in [core_blp] + [b for b, _ in registry.api_blueprints]:
+        csrf.exempt(bp)
     for bp, _owner in registry.web_blueprints:
         app.register_blueprint(bp)
 

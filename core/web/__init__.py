@@ -85,15 +85,6 @@ def init_web(app: Flask) -> None:
                 "locale": _select_locale(), "locales": LOCALES}
 
 
-def exempt_api_views(app: Flask) -> None:
-    """Exempt every /api view from CSRF (bearer-token authenticated)."""
-    for rule in app.url_map.iter_rules():
-        if rule.rule.startswith("/api/"):
-            view = app.view_functions.get(rule.endpoint)
-            if view is not None:
-                csrf.exempt(view)
-
-
 def html_error(exc: Exception):
     if isinstance(exc, DovetailError):
         status, message = exc.http_status, exc.message
