@@ -23,8 +23,12 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# SQLite always; PostgreSQL too when DOVETAIL_TEST_DATABASE_URL is set (.ci/run sets it).
 test: $(STAMP) lint
-	$(BIN)/python -m pytest
+	env -u DOVETAIL_TEST_DATABASE_URL $(BIN)/python -m pytest
+	@if [ -n "$$DOVETAIL_TEST_DATABASE_URL" ]; then \
+		echo "== PostgreSQL: $$DOVETAIL_TEST_DATABASE_URL"; \
+		$(BIN)/python -m pytest; fi
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

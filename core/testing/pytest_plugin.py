@@ -216,3 +216,20 @@ def api_client(app, client, make_user) -> Any:
 @pytest.fixture
 def admin_api(api_client) -> ApiClient:
     return api_client(role="admin", username="admin")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With DOVETAIL_TEST_DATABASE_URL set, an unreachable server fails the run at once."""
+    url = os.environ.get("DOVETAIL_TEST_DATABASE_URL")
+    if not url:
+        return
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - any failure means the run cannot be trusted
+        pytest.exit(f"DOVETAIL_TEST_DATABASE_URL is set but the server is unreachable: {exc}",
+                    returncode=3)
