@@ -147,6 +147,15 @@ def create_app(config_dir: str | Path | None = None, *, config: Mapping[str, Any
         except Exception:  # noqa: BLE001 - health endpoint reports, never raises
             return jsonify({"status": "error", "reason": "database unreachable"}), 503
 
+    @app.after_request
+    def _keep_access_log(response):
+        """Reads that showed unmasked personal data leave a PersonalAccess row: keep it."""
+        from core.models import PersonalAccess
+
+        if response.status_code < 400 and any(isinstance(o, PersonalAccess) for o in db.session.new):
+            db.session.commit()
+        return response
+
     @app.teardown_request
     def _rollback_leftovers(exc: BaseException | None) -> None:
         if exc is not None:
