@@ -114,6 +114,7 @@ def create_app(config_dir: str | Path | None = None, *, config: Mapping[str, Any
         configure_engine(db.engine)
     audit.install()
 
+    from core import reports  # noqa: F401 - registers /api/v1/reports on the core blueprint
     from core.api import handle_error, init_api
 
     api = init_api(app)
@@ -124,6 +125,7 @@ def create_app(config_dir: str | Path | None = None, *, config: Mapping[str, Any
     from core.web import csrf, init_web
 
     init_web(app)
+    app.register_blueprint(reports.web_bp)
     # The API authenticates with bearer tokens, never cookies: CSRF does not apply to it.
     for bp in [core_blp] + [b for b, _ in registry.api_blueprints]:
         csrf.exempt(bp)

@@ -27,6 +27,7 @@ def register_permissions():
 def register_menu_items():
     return [
         MenuItem("core.dashboard", "Dashboard", "core_web.index", None, order=0),
+        MenuItem("core.reports", "Reports", "core_reports.index", "core.report.read", order=800),
         MenuItem("core.audit", "Audit log", "core_web.audit", "core.audit.read", order=900),
         MenuItem("core.users", "Users", "core_web.users", "core.user.manage", order=910),
         MenuItem("core.plugins", "Plugins", "core_web.plugins", "core.plugin.read", order=920),

@@ -1,0 +1,108 @@
+"""Reports registered by plugins: one API and one web page for all of them.
+
+``GET /api/v1/reports`` lists the reports the user may run; ``GET /api/v1/reports/<key>``
+runs one (query parameters are passed to the report) as JSON, ``?format=csv`` or
+``?format=xlsx``. Reports scope their rows through :mod:`core.scope` themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask.views import MethodView
+from flask_login import login_required
+from marshmallow import Schema, fields
+
+from core.api import core_blp
+from core.auth import has_permission, require, require_user
+from core.errors import NotFound
+from core.export import csv_bytes, xlsx_bytes
+
+web_bp = Blueprint("core_reports", __name__)
+
+
+def _reports() -> dict[str, Any]:
+    return {k: r for k, (r, _o) in current_app.extensions["dovetail"].registry.reports.items()}
+
+
+def run_report(key: str, params: dict[str, Any], user: Any) -> tuple[Any, list[str], list[list[Any]]]:
+    report = _reports().get(key)
+    if report is None or not has_permission(user, report.permission):
+        raise NotFound(f"No report '{key}'.")
+    columns, rows = report.run(params, user)
+    return report, list(columns), [list(r) for r in rows]
+
+
+def download(report: Any, columns: list[str], rows: list[list[Any]], fmt: str) -> Response:
+    name = report.key.replace(".", "_")
+    if fmt == "xlsx":
+        return Response(xlsx_bytes(columns, rows, report.key), headers={
+            "Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return Response(csv_bytes(columns, rows), mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+class ReportInfo(Schema):
+    key = fields.String()
+    title = fields.String()
+    permission = fields.String()
+
+
+class ReportResult(Schema):
+    key = fields.String()
+    title = fields.String()
+    columns = fields.List(fields.String())
+    rows = fields.List(fields.List(fields.Raw()))
+
+
+@core_blp.route("/reports")
+class ReportList(MethodView):
+    @core_blp.response(200, ReportInfo(many=True))
+    def get(self):
+        """Reports the current user may run"""
+        user = require_user()
+        return [r for r in _reports().values() if has_permission(user, r.permission)]
+
+
+@core_blp.route("/reports/<key>")
+class ReportRun(MethodView):
+    @core_blp.response(200, ReportResult)
+    def get(self, key):
+        """Run a report; ?format=csv|xlsx downloads it"""
+        user = require_user()
+        params = {k: v for k, v in request.args.items() if k != "format"}
+        report, columns, rows = run_report(key, params, user)
+        fmt = request.args.get("format", "json")
+        if fmt in ("csv", "xlsx"):
+            return download(report, columns, rows, fmt)
+        return {"key": report.key, "title": report.title, "columns": columns,
+                "rows": [[str(v) if v is not None and not isinstance(v, int | str) else v
+                          for v in r] for r in rows]}
+
+
+@web_bp.get("/reports")
+@login_required
+def index():
+    user = require("core.report.read")
+    items = [r for r in _reports().values() if has_permission(user, r.permission)]
+    return render_template("core/reports.html", reports=items)
+
+
+@web_bp.get("/reports/<key>")
+@login_required
+def show(key: str):
+    user = require("core.report.read")
+    params = {k: v for k, v in request.args.items() if k != "format"}
+    try:
+        report, columns, rows = run_report(key, params, user)
+    except NotFound:
+        abort(404)
+    fmt = request.args.get("format")
+    if fmt in ("csv", "xlsx"):
+        return download(report, columns, rows, fmt)
+    widget = {"title": report.title, "kind": report.params.get("dashboard", "bar"),
+              "columns": columns, "rows": rows}
+    return render_template("core/report.html", report=report, columns=columns, rows=rows,
+                           widget=widget)
