@@ -1,0 +1,1 @@
+"""Catalog: products and categories, shared by inventory (stock) and orders (lines)."""

@@ -1,0 +1,189 @@
+"""Web pages: product list/detail/form, categories."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import BooleanField, DecimalField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from core import custom
+from core.api import apply_sort, page_of
+from core.auth import has_permission, require
+from core.db import db
+from core.errors import ValidationError
+from core.scope import get_for, select_for
+from plugins.catalog import services
+from plugins.catalog.models import Category, Product
+
+bp = Blueprint("catalog_web", __name__, url_prefix="/catalog", template_folder="templates")
+READ, WRITE = "catalog.product.read", "catalog.product.write"
+
+
+def _page() -> int:
+    raw = request.args.get("page", "1")
+    return max(int(raw), 1) if raw.isdigit() else 1
+
+
+def _category_choices(blank: str) -> list[tuple[str, str]]:
+    cats = db.session.execute(select(Category.id, Category.name).order_by(Category.name)).all()
+    return [("", blank)] + [(str(c.id), c.name) for c in cats]
+
+
+class ProductForm(FlaskForm):
+    sku = StringField("SKU", validators=[DataRequired(), Length(max=64)])
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    category_id = SelectField("Category", choices=[], validate_choice=False)
+    unit = StringField("Unit", default="件", validators=[DataRequired(), Length(max=20)])
+    price = DecimalField("Price", places=2, validators=[DataRequired()])
+    cost = DecimalField("Cost", places=2, validators=[Optional()])
+    active = BooleanField("Active", default=True)
+    barcode = StringField("Barcode", validators=[Optional(), Length(max=64)])
+    description = TextAreaField("Description", validators=[Optional()])
+
+
+class CategoryForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=80)])
+    parent_id = SelectField("Parent category", choices=[], validate_choice=False)
+    description = TextAreaField("Description", validators=[Optional()])
+
+
+def _attach_errors(form: FlaskForm, exc: ValidationError) -> None:
+    """Show service-level field errors next to the form fields."""
+    shown = False
+    for key, msgs in (exc.fields or {}).items():
+        field = getattr(form, key, None)
+        if field is not None and hasattr(field, "errors"):
+            field.errors = list(field.errors) + [str(m) for m in (msgs if isinstance(msgs, list) else [msgs])]
+            shown = True
+    if not shown or key == "custom":
+        flash(exc.message, "error")
+
+
+def _custom_inputs() -> dict[str, Any]:
+    return {k[len("custom."):]: v for k, v in request.form.items() if k.startswith("custom.") and v != ""}
+
+
+@bp.get("/products")
+@login_required
+def products():
+    user = require(READ)
+    args: dict[str, Any] = {"q": request.args.get("q", ""), "page": _page(), "per_page": 50}
+    if request.args.get("category_id", "").isdigit():
+        args["category_id"] = int(request.args["category_id"])
+    if request.args.get("active") in ("true", "false"):
+        args["active"] = request.args["active"] == "true"
+    stmt = services.product_filters(select_for(Product, READ, user), args, request.args)
+    rows, total = page_of(apply_sort(stmt, Product, None, default="sku"), args)
+    filters = [{"name": "category_id", "label": "Category", "choices": _category_choices("")[1:]},
+               {"name": "active", "label": "Status",
+                "choices": [("true", "Active"), ("false", "Inactive")]}]
+    return render_template("catalog/products.html", rows=rows, total=total, page=args["page"],
+                           per_page=50, filters=filters, can_write=has_permission(user, WRITE),
+                           custom_cols=custom.columns("product", user))
+
+
+@bp.get("/products/<int:product_id>")
+@login_required
+def product(product_id: int):
+    user = require(READ)
+    p = get_for(Product, product_id, READ, user)
+    return render_template("catalog/product.html", p=p, custom_values=custom.dump("product", p.custom, user),
+                           custom_cols=custom.columns("product", user),
+                           can_write=has_permission(user, WRITE))
+
+
+@bp.route("/products/new", methods=["GET", "POST"])
+@bp.route("/products/<int:product_id>/edit", methods=["GET", "POST"])
+@login_required
+def product_form(product_id: int | None = None):
+    user = require(WRITE)
+    p = get_for(Product, product_id, WRITE, user) if product_id else None
+    form = ProductForm(obj=p)
+    form.category_id.choices = _category_choices(_("(none)"))
+    if p is not None and request.method == "GET":
+        form.category_id.data = str(p.category_id or "")
+    if form.validate_on_submit():
+        data = {"sku": form.sku.data.strip(), "name": form.name.data.strip(),
+                "category_id": int(form.category_id.data) if form.category_id.data else None,
+                "unit": form.unit.data.strip(), "price": str(form.price.data),
+                "cost": str(form.cost.data if form.cost.data is not None else "0"),
+                "active": bool(form.active.data), "barcode": form.barcode.data or None,
+                "description": form.description.data or None}
+        cust = _custom_inputs()
+        if cust:
+            data["custom"] = cust
+        try:
+            if p is None:
+                p = services.create_product(data, user)
+            else:
+                services.update_product(p, data, user)
+            db.session.commit()
+        except ValidationError as exc:
+            db.session.rollback()
+            _attach_errors(form, exc)
+        except Exception as exc:  # Conflict (taken SKU) shows on the form too
+            from core.errors import DovetailError
+
+            db.session.rollback()
+            if not isinstance(exc, DovetailError):
+                raise
+            if exc.fields:
+                _attach_errors(form, ValidationError(exc.message, fields=exc.fields))
+            else:
+                flash(exc.message, "error")
+        else:
+            flash(_("Product %(sku)s saved.", sku=p.sku))
+            return redirect(url_for("catalog_web.product", product_id=p.id))
+    status = 422 if request.method == "POST" else 200
+    return render_template("catalog/product_form.html", form=form, p=p,
+                           custom_cols=custom.columns("product", user),
+                           custom_values=request.form if request.method == "POST" else
+                           {f"custom.{k}": v for k, v in ((p.custom or {}) if p else {}).items()}), status
+
+
+@bp.get("/categories")
+@login_required
+def categories():
+    user = require(READ)
+    rows = db.session.scalars(select_for(Category, READ, user).order_by(Category.name)).all()
+    counts = dict(db.session.execute(
+        select(Product.category_id, db.func.count()).group_by(Product.category_id)).all())
+    return render_template("catalog/categories.html", rows=rows, counts=counts,
+                           form=_category_form(), can_write=has_permission(user, WRITE))
+
+
+def _category_form() -> CategoryForm:
+    form = CategoryForm()
+    form.parent_id.choices = _category_choices(_("(top level)"))
+    return form
+
+
+@bp.post("/categories")
+@login_required
+def category_create():
+    user = require(WRITE)
+    form = _category_form()
+    if form.validate_on_submit():
+        try:
+            services.create_category({"name": form.name.data,
+                                      "parent_id": int(form.parent_id.data) if form.parent_id.data else None,
+                                      "description": form.description.data or None}, user)
+            db.session.commit()
+            flash(_("Category saved."))
+            return redirect(url_for("catalog_web.categories"))
+        except Exception as exc:
+            from core.errors import DovetailError
+
+            db.session.rollback()
+            if not isinstance(exc, DovetailError):
+                raise
+            _attach_errors(form, ValidationError(exc.message, fields=exc.fields))
+    rows = db.session.scalars(select_for(Category, READ, user).order_by(Category.name)).all()
+    return render_template("catalog/categories.html", rows=rows, counts={}, form=form,
+                           can_write=True), 422
