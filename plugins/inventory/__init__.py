@@ -1,0 +1,1 @@
+"""Inventory: warehouses, stock levels, the movement ledger, reservations and low-stock alerts."""

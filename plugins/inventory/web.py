@@ -1,0 +1,217 @@
+"""Web pages: stock levels (low stock highlighted), ledger, movement form, warehouses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+from flask_wtf import FlaskForm
+from marshmallow import ValidationError as MarshmallowError
+from sqlalchemy import or_, select
+from wtforms import BooleanField, IntegerField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+from core.api import apply_sort, page_of
+from core.auth import has_permission, require
+from core.db import db
+from core.errors import DovetailError
+from core.scope import get_for, select_for
+from plugins.catalog.models import Product
+from plugins.catalog.services import like_pattern
+from plugins.inventory import services
+from plugins.inventory.api import post_movement
+from plugins.inventory.models import Movement, StockLevel, Warehouse
+from plugins.inventory.schemas import MovementIn
+
+bp = Blueprint("inventory_web", __name__, url_prefix="/inventory", template_folder="templates")
+WH_READ, WH_WRITE = "inventory.warehouse.read", "inventory.warehouse.write"
+STOCK_READ, STOCK_MOVE = "inventory.stock.read", "inventory.stock.move"
+PER_PAGE = 50
+
+
+def _page() -> int:
+    raw = request.args.get("page", "1")
+    return max(int(raw), 1) if raw.isdigit() else 1
+
+
+def _int_arg(name: str) -> int | None:
+    raw = request.args.get(name, "")
+    return int(raw) if raw.isdigit() else None
+
+
+def _warehouse_choices(blank: str | None = None) -> list[tuple[str, str]]:
+    rows = db.session.execute(select(Warehouse.id, Warehouse.code, Warehouse.name).order_by(Warehouse.code)).all()
+    out = [(str(r.id), f"{r.code} {r.name}") for r in rows]
+    return ([("", blank)] if blank is not None else []) + out
+
+
+def _attach(form: FlaskForm, exc: DovetailError) -> None:
+    shown = False
+    for key, msgs in (exc.fields or {}).items():
+        field = getattr(form, key, None)
+        if field is not None and hasattr(field, "errors"):
+            field.errors = list(field.errors) + [str(m) for m in (msgs if isinstance(msgs, list) else [msgs])]
+            shown = True
+    if not shown:
+        flash(exc.message, "error")
+
+
+@bp.get("/stock")
+@login_required
+def stock():
+    user = require(STOCK_READ)
+    page = _page()
+    stmt = select_for(StockLevel, STOCK_READ, user).join(Product, Product.id == StockLevel.product_id)
+    q = request.args.get("q", "").strip()
+    if q:
+        pat = like_pattern(q)
+        stmt = stmt.where(or_(Product.sku.ilike(pat, escape="\\"), Product.name.ilike(pat, escape="\\")))
+    wid = _int_arg("warehouse_id")
+    if wid is not None:
+        stmt = stmt.where(StockLevel.warehouse_id == wid)
+    low = request.args.get("low") == "1"
+    if low:
+        stmt = services.alerts_query(stmt)
+    stmt = stmt.order_by(Product.sku, StockLevel.warehouse_id)
+    rows, total = page_of(stmt, {"page": page, "per_page": PER_PAGE})
+    defaults = services.points_for(r.product_id for r in rows)
+    items = [services.stock_dict(r, defaults) for r in rows]
+    filters = [{"name": "warehouse_id", "label": "Warehouse", "choices": _warehouse_choices()},
+               {"name": "low", "label": "All stock", "choices": [("1", "Low stock only")]}]
+    return render_template("inventory/stock.html", items=items, total=total, page=page, per_page=PER_PAGE,
+                           filters=filters, can_move=has_permission(user, STOCK_MOVE))
+
+
+@bp.get("/movements")
+@login_required
+def movements():
+    user = require(STOCK_READ)
+    page = _page()
+    stmt = select_for(Movement, STOCK_READ, user)
+    for key in ("product_id", "warehouse_id"):
+        value = _int_arg(key)
+        if value is not None:
+            stmt = stmt.where(getattr(Movement, key) == value)
+    kind = request.args.get("kind", "")
+    if kind in ("receipt", "issue", "adjustment", "transfer", "return"):
+        stmt = stmt.where(Movement.kind == kind)
+    q = request.args.get("q", "").strip()
+    if q:
+        pat = like_pattern(q)
+        stmt = stmt.join(Product, Product.id == Movement.product_id).where(
+            or_(Product.sku.ilike(pat, escape="\\"), Product.name.ilike(pat, escape="\\"),
+                Movement.reference.ilike(pat, escape="\\")))
+    rows, total = page_of(apply_sort(stmt, Movement, None, default="-id"), {"page": page, "per_page": PER_PAGE})
+    filters = [{"name": "warehouse_id", "label": "Warehouse", "choices": _warehouse_choices()},
+               {"name": "kind", "label": "Kind", "choices": [
+                   ("receipt", "Receipt"), ("issue", "Issue"), ("adjustment", "Adjustment"),
+                   ("transfer", "Transfer"), ("return", "Return")]}]
+    return render_template("inventory/movements.html", rows=rows, total=total, page=page, per_page=PER_PAGE,
+                           filters=filters, can_move=has_permission(user, STOCK_MOVE))
+
+
+class MovementForm(FlaskForm):
+    kind = SelectField("Kind", choices=[("receipt", "Receipt"), ("issue", "Issue"),
+                                        ("adjustment", "Adjustment"), ("transfer", "Transfer")])
+    sku = StringField("SKU", validators=[DataRequired(), Length(max=64)])
+    warehouse_id = SelectField("Warehouse", choices=[], validate_choice=False, validators=[DataRequired()])
+    to_warehouse_id = SelectField("To warehouse (transfers)", choices=[], validate_choice=False)
+    quantity = IntegerField("Quantity (adjustments: + or −)", validators=[Optional()])
+    counted = IntegerField("Counted quantity (adjustments instead of quantity)", validators=[Optional()])
+    reason = StringField("Reason", validators=[Optional(), Length(max=200)])
+    reference = StringField("Reference", validators=[Optional(), Length(max=100)])
+    unit_cost = StringField("Unit cost (receipts)", validators=[Optional(), Length(max=20)])
+
+
+@bp.route("/movements/new", methods=["GET", "POST"])
+@login_required
+def movement_form():
+    user = require(STOCK_MOVE)
+    form = MovementForm()
+    form.warehouse_id.choices = _warehouse_choices()
+    form.to_warehouse_id.choices = _warehouse_choices("")
+    if request.method == "GET":
+        if request.args.get("kind") in ("receipt", "issue", "adjustment", "transfer"):
+            form.kind.data = request.args["kind"]
+        if request.args.get("sku"):
+            form.sku.data = request.args["sku"]
+    if form.validate_on_submit():
+        product = db.session.scalar(select(Product).where(Product.sku == form.sku.data.strip()))
+        if product is None:
+            form.sku.errors = [_("No product with this SKU.")]
+        else:
+            raw = {"kind": form.kind.data, "product_id": product.id, "warehouse_id": int(form.warehouse_id.data),
+                   "to_warehouse_id": int(form.to_warehouse_id.data) if form.to_warehouse_id.data else None,
+                   "quantity": form.quantity.data, "counted": form.counted.data,
+                   "reason": form.reason.data or None, "reference": form.reference.data or None,
+                   "unit_cost": form.unit_cost.data or None}
+            try:
+                data = MovementIn().load(raw)
+                moves = post_movement(data)
+                db.session.commit()
+            except MarshmallowError as err:
+                db.session.rollback()
+                _attach(form, DovetailError(_("Please correct the marked fields."), fields=err.messages))
+            except DovetailError as exc:
+                db.session.rollback()
+                _attach(form, exc)
+            else:
+                flash(_("%(n)s movement(s) posted for %(sku)s.", n=len(moves), sku=product.sku))
+                return redirect(url_for("inventory_web.movements", product_id=product.id))
+    status = 422 if request.method == "POST" else 200
+    return render_template("inventory/movement_form.html", form=form, user=user), status
+
+
+class WarehouseForm(FlaskForm):
+    code = StringField("Code", validators=[DataRequired(), Length(max=32)])
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    address = StringField("Address", validators=[Optional(), Length(max=300)])
+    active = BooleanField("Active", default=True)
+
+
+@bp.get("/warehouses")
+@login_required
+def warehouses():
+    user = require(WH_READ)
+    rows = db.session.scalars(select_for(Warehouse, WH_READ, user).order_by(Warehouse.code)).all()
+    default_id = None
+    try:
+        default_id = services.default_warehouse().id
+    except DovetailError:
+        pass
+    return render_template("inventory/warehouses.html", rows=rows, default_id=default_id,
+                           can_write=has_permission(user, WH_WRITE))
+
+
+@bp.route("/warehouses/new", methods=["GET", "POST"])
+@bp.route("/warehouses/<int:warehouse_id>/edit", methods=["GET", "POST"])
+@login_required
+def warehouse_form(warehouse_id: int | None = None):
+    user = require(WH_WRITE)
+    wh = get_for(Warehouse, warehouse_id, WH_WRITE, user) if warehouse_id else None
+    form = WarehouseForm(obj=wh)
+    if form.validate_on_submit():
+        from plugins.inventory.schemas import WarehouseIn
+
+        data: dict[str, Any] = {"code": form.code.data, "name": form.name.data,
+                                "address": form.address.data or None, "active": bool(form.active.data)}
+        try:
+            data = WarehouseIn().load(data)
+            if wh is None:
+                wh = services.create_warehouse(data, user)
+            else:
+                services.update_warehouse(wh, data)
+            db.session.commit()
+        except MarshmallowError as err:
+            db.session.rollback()
+            _attach(form, DovetailError(_("Please correct the marked fields."), fields=err.messages))
+        except DovetailError as exc:
+            db.session.rollback()
+            _attach(form, exc)
+        else:
+            flash(_("Warehouse %(code)s saved.", code=wh.code))
+            return redirect(url_for("inventory_web.warehouses"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("inventory/warehouse_form.html", form=form, wh=wh), status
