@@ -71,6 +71,40 @@ def handle_error(exc: Exception):
     return jsonify(error_body(500, "Internal error; it has been logged.")), 500
 
 
+def _json_default(value: Any) -> Any:
+    """Decimal bounds (``Range(min=Decimal("0"))``) are numbers in OpenAPI, not strings."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return str(value)
+
+
+_NUMERIC_KEYWORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
+                     "default", "example")
+
+
+def _numbers_as_numbers(node: Any) -> None:
+    """Decimal fields (``as_string=True``) render bounds and defaults as strings; OpenAPI
+    wants numbers for ``type: number``. Fixes the document in place."""
+    from decimal import Decimal, InvalidOperation
+
+    if isinstance(node, dict):
+        if node.get("type") in ("number", "integer"):
+            for key in _NUMERIC_KEYWORDS:
+                value = node.get(key)
+                if isinstance(value, str):
+                    try:
+                        node[key] = _json_default(Decimal(value))
+                    except InvalidOperation:
+                        pass
+        for child in node.values():
+            _numbers_as_numbers(child)
+    elif isinstance(node, list):
+        for child in node:
+            _numbers_as_numbers(child)
+
+
 class DovetailApi(Api):
     """flask-smorest Api whose errors use the Dovetail error shape."""
 
@@ -83,11 +117,12 @@ class DovetailApi(Api):
 
         doc = copy.deepcopy(self.spec.to_dict())
         current_app.extensions["dovetail"].pm.hook.amend_openapi(spec=doc)
+        _numbers_as_numbers(doc)
         return doc
 
     def _openapi_json(self):
         return current_app.response_class(
-            __import__("json").dumps(self.openapi_document(), indent=2, default=str),
+            __import__("json").dumps(self.openapi_document(), indent=2, default=_json_default),
             mimetype="application/json")
 
 

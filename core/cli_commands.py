@@ -25,8 +25,13 @@ def fail(message: str) -> None:
 @cli.command()
 @click.option("--admin", "admin_name", default="admin", show_default=True)
 @click.option("--password-stdin", is_flag=True, help="Read the admin password from stdin.")
+@click.option("--if-new", is_flag=True,
+              help="Only when no user exists: also load the demo data. Otherwise just apply "
+                   "pending migrations and say so (used by 'make run').")
+@click.option("--demo-scale", default=1.0, show_default=True, type=float,
+              help="Size of the demo data loaded with --if-new.")
 @with_app
-def init(admin_name: str, password_stdin: bool) -> None:
+def init(admin_name: str, password_stdin: bool, if_new: bool, demo_scale: float) -> None:
     """Create the instance folder and database, and the first admin (password printed once)."""
     from core import migrate
     from core.auth import create_user
@@ -37,7 +42,11 @@ def init(admin_name: str, password_stdin: bool) -> None:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     migrate.upgrade_all(app)
     if db.session.scalar(select(User.id).limit(1)) is not None:
-        click.echo("Database ready; users already exist, no admin created.")
+        if if_new:
+            click.echo("Instance already initialised (users exist): migrations applied, no admin "
+                       "created, no demo data loaded.")
+        else:
+            click.echo("Database ready; users already exist, no admin created.")
         return
     password = sys.stdin.readline().strip() if password_stdin else secrets.token_urlsafe(12)
     create_user(admin_name, password, ["admin"], display_name="Administrator")
@@ -46,6 +55,11 @@ def init(admin_name: str, password_stdin: bool) -> None:
     if not password_stdin:
         click.echo(f"Admin login: {admin_name} / {password}  (shown once; change it with "
                    f"'dovetail users set-password {admin_name}')")
+    if if_new:
+        click.echo(f"Loading demo data (scale {demo_scale}) ...")
+        app.extensions["dovetail"].pm.hook.populate_demo(scale=demo_scale, seed=42)
+        db.session.commit()
+        click.echo("Demo data loaded.")
 
 
 @cli.group()
@@ -120,14 +134,6 @@ def plugins() -> None:
     """List, inspect, enable, disable and scaffold plugins."""
 
 
-def _available_and_config(ctx_config: Path | None):
-    from core.config import default_config_dir
-    from core.plugins import discover
-
-    cdir = ctx_config or default_config_dir()
-    return discover(), cdir
-
-
 @plugins.command("list")
 @click.pass_context
 def plugins_list(ctx: click.Context) -> None:
@@ -154,7 +160,7 @@ def plugins_info(ctx: click.Context, name: str) -> None:
     """Manifest, permissions, routes, menus, commands and actions of one plugin."""
     from core import plugin_admin
 
-    for line in plugin_admin.info(ctx.find_root().params.get("config"), name):
+    for line in plugin_admin.info(ctx.find_root().params.get("config"), name, ctx.find_root().obj):
         click.echo(line)
 
 
@@ -165,7 +171,7 @@ def plugins_enable(ctx: click.Context, name: str) -> None:
     """Enable a plugin in dovetail.yaml (its dependencies must be enabled)."""
     from core import plugin_admin
 
-    click.echo(plugin_admin.enable(ctx.find_root().params.get("config"), name))
+    click.echo(plugin_admin.enable(ctx.find_root().params.get("config"), name, ctx.find_root().obj))
 
 
 @plugins.command("disable")
@@ -176,7 +182,8 @@ def plugins_disable(ctx: click.Context, name: str, dry_run: bool) -> None:
     """Disable a plugin; refused while an enabled plugin depends on it. Data is kept."""
     from core import plugin_admin
 
-    for line in plugin_admin.disable(ctx.find_root().params.get("config"), name, dry_run):
+    for line in plugin_admin.disable(ctx.find_root().params.get("config"), name, dry_run,
+                                     ctx.find_root().obj):
         click.echo(line)
 
 
