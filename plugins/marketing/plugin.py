@@ -1,0 +1,118 @@
+"""The marketing plugin: manifest and hook implementations (thin; logic lives in services)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from marshmallow import Schema, fields, validate
+
+from core import hookimpl
+from core.registry import MenuItem, Permission, PluginManifest, Report
+
+HERE = Path(__file__).parent
+
+
+class MarketingSettings(Schema):
+    """``settings.marketing`` in dovetail.yaml."""
+
+    coupon_code_length = fields.Integer(
+        load_default=8, validate=validate.Range(min=6, max=32),
+        metadata={"description": "Length of generated coupon codes (after the prefix)."})
+
+
+@hookimpl
+def plugin_manifest():
+    return PluginManifest(
+        name="marketing", version="1.0.0",
+        description="Campaigns, promotions (percent, amount, 满减 tiers, gifts), coupons and their effect",
+        depends=("crm", "orders"), settings_schema=MarketingSettings,
+        migrations=str(HERE / "migrations" / "versions"))
+
+
+@hookimpl
+def register_models():
+    from plugins.marketing.models import MODELS
+
+    return list(MODELS)
+
+
+PERMISSIONS = [
+    ("marketing.campaign.read", "See campaigns and their target lists"),
+    ("marketing.campaign.write", "Create, change and delete campaigns"),
+    ("marketing.promotion.read", "See promotions and coupons"),
+    ("marketing.promotion.write", "Create, change and delete promotions"),
+    ("marketing.coupon.write", "Generate, disable and limit coupon codes"),
+    ("marketing.report.read", "See campaign effectiveness"),
+    ("marketing.list.export", "Export a campaign's target customer list"),
+]
+
+
+@hookimpl
+def register_permissions():
+    return [Permission(n, d) for n, d in PERMISSIONS]
+
+
+@hookimpl
+def register_blueprints():
+    from plugins.marketing.api import campaigns_blp, coupons_blp, promotions_blp
+
+    return [campaigns_blp, promotions_blp, coupons_blp]
+
+
+@hookimpl
+def register_web_blueprints():
+    from plugins.marketing.web import bp
+
+    return [bp]
+
+
+@hookimpl
+def register_menu_items():
+    return [MenuItem("marketing.campaigns", "Campaigns", "marketing_web.campaigns", "marketing.campaign.read",
+                     order=500),
+            MenuItem("marketing.promotions", "Promotions", "marketing_web.promotions",
+                     "marketing.promotion.read", order=510)]
+
+
+@hookimpl
+def register_reports():
+    from plugins.marketing.services import campaign_report
+
+    return [Report("marketing.campaign_effectiveness", "Campaign effectiveness", "marketing.report.read",
+                   campaign_report, {"status": "draft, active, paused or ended", "dashboard": "bar"})]
+
+
+@hookimpl(optionalhook=True)
+def order_price(cart):
+    from plugins.marketing.services import price_cart
+
+    price_cart(cart)
+
+
+@hookimpl(optionalhook=True)
+def order_priced(order, cart):
+    from plugins.marketing.services import settle_order_coupons
+
+    settle_order_coupons(order, cart)
+
+
+@hookimpl(optionalhook=True)
+def customer_merged(survivor_id, merged_id):
+    from plugins.marketing.services import customer_merged as move
+
+    move(survivor_id, merged_id)
+
+
+@hookimpl
+def on_event(event):
+    if event.name.startswith("order."):
+        from plugins.marketing.services import handle_event
+
+        handle_event(event)
+
+
+@hookimpl
+def populate_demo(scale, seed):
+    from plugins.marketing.demo import populate
+
+    populate(scale, seed)
