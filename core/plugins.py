@@ -134,6 +134,12 @@ def resolve(enabled: Iterable[str], available: Mapping[str, Available],
     order: list[str] = []
     state: dict[str, int] = {}
 
+    def needs(name: str, target: str, path: frozenset[str] = frozenset()) -> bool:
+        """Does ``name`` depend on ``target`` through hard ``depends`` (transitively)?"""
+        deps = available[name].manifest.depends
+        return target in deps or any(d not in path and d in available and needs(d, target, path | {name})
+                                     for d in deps)
+
     def visit(name: str, stack: list[str]) -> None:
         if state.get(name) == 2:
             return
@@ -143,7 +149,9 @@ def resolve(enabled: Iterable[str], available: Mapping[str, Available],
                               "remove one of these dependencies")
         state[name] = 1
         manifest = available[name].manifest
-        deps = list(manifest.depends) + [o for o in manifest.optional if o in seen]
+        # An optional plugin loads first unless it depends on this one (orders lists
+        # marketing as optional while marketing depends on orders): a hard edge wins.
+        deps = list(manifest.depends) + [o for o in manifest.optional if o in seen and not needs(o, name)]
         for dep in deps:
             visit(dep, stack + [name])
         state[name] = 2
