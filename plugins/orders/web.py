@@ -1,0 +1,233 @@
+"""Web pages: order list/detail/new form with workflow buttons, returns list/detail."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+from sqlalchemy import select
+
+from core import custom, statemachine
+from core.api import apply_sort, page_of
+from core.auth import has_permission, require
+from core.db import db, lock_for_update
+from core.errors import DovetailError
+from core.models import User
+from core.scope import get_for, select_for
+from plugins.orders import services
+from plugins.orders.api import customer_names, filter_orders, history_dicts, order_dict, return_dict
+from plugins.orders.models import Order, ReturnRequest
+
+bp = Blueprint("orders_web", __name__, url_prefix="/orders", template_folder="templates")
+READ, CREATE = "orders.order.read", "orders.order.create"
+PER_PAGE = 50
+NEW_LINES = 6
+
+
+def _page() -> int:
+    raw = request.args.get("page", "1")
+    return max(int(raw), 1) if raw.isdigit() else 1
+
+
+def _date_arg(key: str) -> date | None:
+    try:
+        return date.fromisoformat(request.args.get(key, ""))
+    except ValueError:
+        return None
+
+
+def _status_choices(entity: str = "order") -> list[tuple[str, str]]:
+    machine = statemachine.machine_for(entity)
+    return [(s.key, statemachine.label_of(s.label)) for s in machine.states.values()]
+
+
+@bp.get("")
+@login_required
+def orders():
+    user = require(READ)
+    args: dict[str, Any] = {"q": request.args.get("q", ""), "page": _page(), "per_page": PER_PAGE,
+                            "status": request.args.get("status") or None,
+                            "date_from": _date_arg("date_from"), "date_to": _date_arg("date_to")}
+    if request.args.get("customer_id", "").isdigit():
+        args["customer_id"] = int(request.args["customer_id"])
+    params = {k: v for k, v in request.args.items() if k.startswith("custom.") and v != ""}
+    try:
+        stmt = filter_orders(select_for(Order, READ, user), args, params)
+    except DovetailError as exc:
+        flash(exc.message, "error")
+        stmt = filter_orders(select_for(Order, READ, user), args, {})
+    rows, total = page_of(apply_sort(stmt, Order, None, default="-id"), args)
+    names = customer_names({o.customer_id for o in rows}, user)
+    owners = dict(db.session.execute(select(User.id, User.username).where(
+        User.id.in_({o.owner_id for o in rows if o.owner_id}))).all()) if rows else {}
+    filters = [{"name": "status", "label": "Status", "choices": _status_choices()},
+               {"name": "date_from", "label": "From (YYYY-MM-DD)"},
+               {"name": "date_to", "label": "To (YYYY-MM-DD)"}]
+    db.session.commit()  # keeps the personal-data access log of the names shown
+    return render_template("orders/orders.html", rows=rows, total=total, page=args["page"],
+                           per_page=PER_PAGE, filters=filters, names=names, owners=owners,
+                           can_create=has_permission(user, CREATE),
+                           can_report=has_permission(user, "orders.report.read"),
+                           custom_cols=custom.columns("order", user))
+
+
+@bp.get("/<int:order_id>")
+@login_required
+def order(order_id: int):
+    user = require(READ)
+    o = get_for(Order, order_id, READ, user)
+    data = order_dict(o, user)
+    items = statemachine.available("order", o, user)
+    returns = db.session.scalars(select(ReturnRequest).where(ReturnRequest.order_id == o.id)
+                                 .order_by(ReturnRequest.id)).all()
+    db.session.commit()
+    return render_template("orders/order.html", o=o, data=data, transitions=items,
+                           history=history_dicts("order", o.id), returns=returns,
+                           custom_cols=custom.columns("order", user),
+                           can_return=has_permission(user, "orders.order.return"))
+
+
+def _inputs_from_form() -> dict[str, str]:
+    return {k[len("input."):]: v for k, v in request.form.items() if k.startswith("input.") and v != ""}
+
+
+@bp.post("/<int:order_id>/transition")
+@login_required
+def order_transition(order_id: int):
+    user = require(READ)
+    o = db.session.scalar(lock_for_update(select_for(Order, READ, user).where(Order.id == order_id)))
+    if o is None:
+        return render_template("core/error.html", status=404, message=_("No such order.")), 404
+    key = request.form.get("transition", "")
+    try:
+        statemachine.perform("order", o, key, user, comment=request.form.get("comment") or None,
+                             inputs=_inputs_from_form())
+        db.session.commit()
+        flash(_("Order %(n)s: %(t)s done.", n=o.number, t=key))
+    except DovetailError as exc:
+        db.session.rollback()
+        details = "; ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
+                            for k, v in (exc.fields or {}).items())
+        flash(exc.message + (f" ({details})" if details else ""), "error")
+    return redirect(url_for("orders_web.order", order_id=order_id))
+
+
+def _customer_choices(user: User) -> list[tuple[int, str]]:
+    from plugins.crm.models import Customer
+
+    rows = db.session.scalars(select_for(Customer, "crm.customer.read", user)
+                              .order_by(Customer.name).limit(500)).all()
+    names = customer_names({c.id for c in rows}, user)
+    return [(c.id, f"{names.get(c.id, c.name)} (#{c.id})") for c in rows]
+
+
+def _product_choices() -> list[tuple[int, str]]:
+    from plugins.catalog.models import Product
+
+    rows = db.session.execute(select(Product.id, Product.sku, Product.name, Product.price)
+                              .where(Product.active.is_(True)).order_by(Product.sku).limit(1000)).all()
+    return [(r.id, f"{r.sku} · {r.name} · {r.price}") for r in rows]
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new_order():
+    user = require(CREATE)
+    errors: dict[str, Any] = {}
+    form = request.form
+    if request.method == "POST":
+        lines = []
+        for i in range(NEW_LINES):
+            pid, qty = form.get(f"product_{i}", ""), form.get(f"quantity_{i}", "").strip()
+            if pid:
+                lines.append({"product_id": int(pid) if pid.isdigit() else pid,
+                              "quantity": int(qty) if qty.isdigit() else qty or None})
+        body: dict[str, Any] = {"customer_id": int(form["customer_id"]) if form.get("customer_id", "").isdigit()
+                                else None, "lines": lines}
+        if form.get("coupon_code", "").strip():
+            body["coupon_code"] = form["coupon_code"].strip()
+        if form.get("notes", "").strip():
+            body["notes"] = form["notes"].strip()
+        cust = {k[len("custom."):]: v for k, v in form.items() if k.startswith("custom.") and v != ""}
+        if cust:
+            body["custom"] = cust
+        try:
+            o, _created = services.create_order(body, user)
+        except DovetailError as exc:
+            db.session.rollback()
+            errors = dict(exc.fields or {})
+            flash(exc.message, "error")
+        else:
+            flash(_("Order %(n)s created.", n=o.number))
+            return redirect(url_for("orders_web.order", order_id=o.id))
+    status = 422 if errors or request.method == "POST" else 200
+    return render_template("orders/new.html", customers=_customer_choices(user), products=_product_choices(),
+                           n_lines=NEW_LINES, errors=errors, form=form,
+                           custom_cols=custom.columns("order", user)), status
+
+
+@bp.get("/returns")
+@login_required
+def returns():
+    user = require(READ)
+    args: dict[str, Any] = {"page": _page(), "per_page": PER_PAGE}
+    stmt = select_for(ReturnRequest, READ, user)
+    if request.args.get("status"):
+        stmt = stmt.where(ReturnRequest.status == request.args["status"])
+    rows, total = page_of(apply_sort(stmt, ReturnRequest, None, default="-id"), args)
+    filters = [{"name": "status", "label": "Status", "choices": _status_choices("return")}]
+    return render_template("orders/returns.html", rows=[return_dict(r) for r in rows], total=total,
+                           page=args["page"], per_page=PER_PAGE, filters=filters)
+
+
+@bp.get("/returns/<int:return_id>")
+@login_required
+def return_detail(return_id: int):
+    user = require(READ)
+    req = get_for(ReturnRequest, return_id, READ, user)
+    return render_template("orders/return.html", r=return_dict(req),
+                           transitions=statemachine.available("return", req, user),
+                           history=history_dicts("return", req.id))
+
+
+@bp.post("/returns/<int:return_id>/transition")
+@login_required
+def return_transition(return_id: int):
+    user = require(READ)
+    req = db.session.scalar(lock_for_update(select_for(ReturnRequest, READ, user)
+                                            .where(ReturnRequest.id == return_id)))
+    if req is None:
+        return render_template("core/error.html", status=404, message=_("No such return.")), 404
+    key = request.form.get("transition", "")
+    try:
+        statemachine.perform("return", req, key, user, comment=request.form.get("comment") or None,
+                             inputs=_inputs_from_form())
+        db.session.commit()
+        flash(_("Return %(n)s: %(t)s done.", n=req.number, t=key))
+    except DovetailError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    return redirect(url_for("orders_web.return_detail", return_id=return_id))
+
+
+@bp.post("/<int:order_id>/returns")
+@login_required
+def request_return(order_id: int):
+    user = require("orders.order.return")
+    o = get_for(Order, order_id, READ, user)
+    lines = [{"order_line_id": ln.id, "quantity": int(form_qty)}
+             for ln in o.lines if (form_qty := request.form.get(f"return_{ln.id}", "").strip()).isdigit()
+             and int(form_qty) > 0]
+    try:
+        req = services.create_return({"order_id": o.id, "lines": lines,
+                                      "reason": request.form.get("reason", "")}, user)
+        db.session.commit()
+    except DovetailError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("orders_web.order", order_id=order_id))
+    flash(_("Return %(n)s requested.", n=req.number))
+    return redirect(url_for("orders_web.return_detail", return_id=req.id))
