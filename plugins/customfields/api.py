@@ -184,6 +184,7 @@ class CheckView(MethodView):
             found = [c.to_json() for c in store.changes(st.defs, loaded.defs)]
         except ConfigError as exc:
             problems = [str(i) for i in exc.issues]
+        db.session.commit()  # end the read transaction (counting stored values)
         return {"file": str(st.path.name), "problems": problems, "warnings": st.warnings, "changes": found}
 
 

@@ -269,7 +269,10 @@ def refresh(*, write: bool = False, app: Flask | None = None) -> State:
     with st.lock:
         if now == st.seen:
             return st
+        idle = not db.session().in_transaction()
         _reload(st, now, write=write)
+        if write and idle and db.session().in_transaction():
+            db.session.commit()  # end the read transaction this reload began (request start)
     return st
 
 

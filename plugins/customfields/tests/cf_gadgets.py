@@ -34,6 +34,11 @@ class GadgetIn(Schema):
     custom = fields.Dict(load_default=dict)
 
 
+class GadgetPatch(Schema):
+    name = fields.String()
+    custom = fields.Dict()
+
+
 class GadgetOut(Schema):
     id = fields.Integer()
     name = fields.String()
@@ -73,7 +78,7 @@ class Gadgets(MethodView):
 
 @blp.route("/<int:gid>")
 class GadgetView(MethodView):
-    @blp.arguments(GadgetIn(partial=True))
+    @blp.arguments(GadgetPatch)
     @blp.response(200, GadgetOut)
     def patch(self, data, gid):
         user = require_user()
