@@ -1,0 +1,431 @@
+"""Customer import (CSV/XLSX, streaming, row-level error report) and export.
+
+Import rules:
+
+* header row first; columns are the export's (``name, phone, phones, email, address,
+  region, tier, tags, source, owner, consent_marketing, notes, external_code,
+  custom.<key>``) or their Chinese names (姓名, 手机 …); export-only columns are ignored;
+* a row matches an existing customer by ``external_code``, else by normalised phone;
+  a match is updated with the non-empty cells of the row, so re-running the same file
+  creates no duplicates; rows later in the file match rows earlier in it too;
+* a bad row is skipped and reported as ``line N, column C: reason`` (the spreadsheet
+  line, header = line 1); good rows are committed in chunks;
+* ``owner`` is a username; rows without one go to ``default_owner`` or to the pool.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from marshmallow import ValidationError as MarshmallowError
+from sqlalchemy import select
+
+from core import custom
+from core.db import db, utcnow
+from core.errors import ValidationError
+from core.export import safe_cell
+from core.models import User
+from core.scope import can_read_personal, log_personal_access, mask
+from plugins.crm.models import Customer
+from plugins.crm.schemas import CustomerIn
+from plugins.crm.services import check_tier
+
+EXPORT_COLUMNS = ["id", "external_code", "name", "phone", "phones", "email", "address", "region", "tier",
+                  "tags", "source", "owner", "consent_marketing", "consent_at", "notes", "order_count",
+                  "total_spent", "last_purchase_at", "last_contact_at", "created_at"]
+IMPORT_COLUMNS = {"external_code", "name", "phone", "phones", "email", "address", "region", "tier", "tags",
+                  "source", "owner", "consent_marketing", "notes"}
+EXPORT_ONLY = {"id", "consent_at", "order_count", "total_spent", "last_purchase_at", "last_contact_at",
+               "created_at"}
+ALIASES = {"姓名": "name", "客户名称": "name", "名称": "name", "手机": "phone", "手机号": "phone",
+           "电话": "phone", "其他电话": "phones", "邮箱": "email", "电子邮件": "email", "地址": "address",
+           "地区": "region", "区域": "region", "等级": "tier", "客户等级": "tier", "标签": "tags",
+           "来源": "source", "负责人": "owner", "所属销售": "owner", "营销同意": "consent_marketing",
+           "备注": "notes", "编码": "external_code", "客户编码": "external_code", "外部编码": "external_code"}
+TRUE = {"1", "true", "yes", "y", "是", "同意", "t"}
+FALSE = {"0", "false", "no", "n", "否", "不同意", "f"}
+_SPLIT = re.compile(r"[;,；，|]")
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One rejected cell or row: spreadsheet line, column and reason."""
+
+    line: int
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}, column {self.column or '-'}: {self.reason}"
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rows: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+
+    @property
+    def rejected_lines(self) -> list[int]:
+        return sorted({e.line for e in self.errors})
+
+
+# ---------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    text = str(value).strip()
+    if len(text) > 1 and text[0] == "'" and text[1] in "=+-@":
+        text = text[1:]  # undo our own export's formula neutralising
+    return text
+
+
+def _header(cells: Iterable[Any]) -> list[str]:
+    out = []
+    for c in cells:
+        h = _cell(c).lstrip("\ufeff").strip()
+        key = h if h.lower().startswith("custom.") else h.lower()
+        if key.startswith("custom."):
+            key = "custom." + h[len("custom."):].strip()
+        out.append(ALIASES.get(h, key))
+    return out
+
+
+def count_rows(path: Path) -> int | None:
+    if path.suffix.lower() == ".csv":
+        with path.open("rb") as fh:
+            return max(sum(1 for _ in fh) - 1, 0)
+    return None
+
+
+def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+    """The header and an iterator of ``(line, {column: text})`` of non-empty data rows."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _read_csv(path)
+    if suffix in (".xlsx", ".xlsm"):
+        return _read_xlsx(path)
+    raise ValidationError(f"Cannot import '{path.name}': use a .csv or .xlsx file.",
+                          fields={"file": ["Unsupported file type."]})
+
+
+def _read_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+    try:
+        fh = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise ValidationError(f"Cannot open '{path}': {exc.strerror}.") from None
+    reader = csv.reader(fh)
+    try:
+        header = _header(next(reader, []))
+    except UnicodeDecodeError:
+        fh.close()
+        raise ValidationError(f"'{path.name}' is not UTF-8 text; save it as 'CSV UTF-8'.") from None
+    if not any(header):
+        fh.close()
+        raise ValidationError(f"'{path.name}' is empty: the first line must be the header.")
+
+    def rows() -> Iterator[tuple[int, dict[str, str]]]:
+        with fh:
+            try:
+                for cells in reader:
+                    if not any(c.strip() for c in cells):
+                        continue
+                    yield reader.line_num, {h: _cell(cells[i]) if i < len(cells) else ""
+                                            for i, h in enumerate(header) if h}
+            except UnicodeDecodeError:
+                raise ValidationError(f"'{path.name}' is not UTF-8 text near line {reader.line_num + 1}; "
+                                      "save it as 'CSV UTF-8'.") from None
+            except csv.Error as exc:
+                raise ValidationError(f"'{path.name}' line {reader.line_num}: {exc}.") from None
+
+    return header, rows()
+
+
+def _read_xlsx(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable workbook is one clear error
+        raise ValidationError(f"Cannot read '{path.name}' as a workbook: {exc}.") from None
+    ws = wb.worksheets[0]
+    it = ws.iter_rows(values_only=True)
+    header = _header(list(next(it, []) or []))
+    if not any(header):
+        wb.close()
+        raise ValidationError(f"'{path.name}' is empty: the first row must be the header.")
+
+    def rows() -> Iterator[tuple[int, dict[str, str]]]:
+        try:
+            for line, cells in enumerate(it, start=2):
+                if not any(c not in (None, "") for c in cells):
+                    continue
+                yield line, {h: _cell(cells[i]) if i < len(cells) else ""
+                             for i, h in enumerate(header) if h}
+        finally:
+            wb.close()
+
+    return header, rows()
+
+
+# ---------------------------------------------------------------------------
+# Import
+# ---------------------------------------------------------------------------
+
+
+def _row_input(row: dict[str, str], errors: list[tuple[str, str]]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key in ("name", "phone", "email", "address", "region", "tier", "source", "notes", "external_code"):
+        if row.get(key):
+            data[key] = row[key]
+    if row.get("phones"):
+        data["phones"] = [p.strip() for p in _SPLIT.split(row["phones"]) if p.strip()]
+    if row.get("tags"):
+        data["tags"] = [t.strip() for t in _SPLIT.split(row["tags"]) if t.strip()]
+    raw = row.get("consent_marketing", "")
+    if raw:
+        if raw.lower() in TRUE:
+            data["consent_marketing"] = True
+        elif raw.lower() in FALSE:
+            data["consent_marketing"] = False
+        else:
+            errors.append(("consent_marketing", f"'{raw}' is not yes/no."))
+    values = {k[len("custom."):]: v for k, v in row.items() if k.startswith("custom.") and v != ""}
+    if values:
+        data["custom"] = values
+    return data
+
+
+def _flatten(messages: Any, prefix: str = "") -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    if isinstance(messages, dict):
+        for k, v in messages.items():
+            name = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, dict) and all(isinstance(i, int) for i in v):  # list item errors
+                for msgs in v.values():
+                    out.extend(_flatten(msgs, name))
+            else:
+                out.extend(_flatten(v, name))
+    elif isinstance(messages, list | tuple):
+        for m in messages:
+            out.extend(_flatten(m, prefix) if not isinstance(m, str) else [(prefix, m)])
+    else:
+        out.append((prefix, str(messages)))
+    return out
+
+
+class _Matcher:
+    """Existing customers by external code and by every phone, plus this file's new rows."""
+
+    def __init__(self) -> None:
+        self.by_code: dict[str, Any] = {}
+        self.by_phone: dict[str, Any] = {}
+        for cid, code, phone, phones in db.session.execute(
+                select(Customer.id, Customer.external_code, Customer.phone, Customer.phones)):
+            if code:
+                self.by_code[code] = cid
+            for p in [phone, *(phones or [])]:
+                if p and p not in self.by_phone:
+                    self.by_phone[p] = cid
+
+    def find(self, data: dict[str, Any]) -> Any:
+        if data.get("external_code") and data["external_code"] in self.by_code:
+            return self.by_code[data["external_code"]]
+        for p in [data.get("phone"), *(data.get("phones") or [])]:
+            if p and p in self.by_phone:
+                return self.by_phone[p]
+        return None
+
+    def add(self, c: Customer) -> None:
+        if c.external_code:
+            self.by_code[c.external_code] = c
+        for p in c.phones or []:
+            self.by_phone.setdefault(p, c)
+
+
+def import_customers(path: str | Path, *, user: User | None = None, default_owner: User | None = None,
+                     chunk: int = 500, progress: Callable[[int], None] | None = None) -> ImportResult:
+    """Import a CSV/XLSX file; commits good rows in chunks; returns counts and row errors."""
+    from plugins.crm import services
+
+    path = Path(path)
+    header, rows = read_rows(path)
+    result = ImportResult()
+    known = IMPORT_COLUMNS | EXPORT_ONLY
+    result.ignored_columns = [h for h in header if h and h not in known and not h.startswith("custom.")]
+    if "name" not in header:
+        raise ValidationError(f"'{path.name}' lacks the column 'name' (姓名).",
+                              fields={"file": ["Missing column name."]})
+    owners: dict[str, int | None] = {}
+    matcher = _Matcher()
+    schema = CustomerIn()
+    pending = 0
+    now = utcnow()
+    for line, row in rows:
+        result.rows += 1
+        if progress:
+            progress(1)
+        problems: list[tuple[str, str]] = []
+        raw = _row_input(row, problems)
+        try:
+            data = schema.load(raw, partial=False)
+        except MarshmallowError as err:
+            problems.extend(_flatten(err.messages))
+            data = {}
+        if data and "tier" in data:
+            try:
+                check_tier(data["tier"])
+            except ValidationError as exc:
+                problems.extend(_flatten(exc.fields))
+        owner_id = default_owner.id if default_owner else None
+        if row.get("owner"):
+            uname = row["owner"]
+            if uname not in owners:
+                owners[uname] = db.session.scalar(select(User.id).where(User.username == uname,
+                                                                        User.active.is_(True)))
+            owner_id = owners[uname]
+            if owner_id is None:
+                problems.append(("owner", f"No active user '{uname}'."))
+        if data.get("custom") and not problems:
+            try:
+                data["custom"] = custom.validate("customer", data["custom"], user, partial=True)
+            except ValidationError as exc:
+                problems.extend(_flatten(exc.fields))
+        if problems:
+            for col, reason in problems:
+                result.errors.append(RowError(line, col, reason))
+            continue
+        match = matcher.find(data)
+        if match is None:
+            c = Customer(name=data["name"], tier=check_tier(data.get("tier")), tags=data.get("tags", []),
+                         email=data.get("email"), address=data.get("address"), region=data.get("region"),
+                         source=data.get("source") or "import", notes=data.get("notes"),
+                         external_code=data.get("external_code"), custom=data.get("custom") or {},
+                         consent_marketing=bool(data.get("consent_marketing", False)),
+                         consent_at=now if "consent_marketing" in data else None,
+                         owner_id=owner_id, owned_since=now if owner_id else None,
+                         pool_entered_at=None if owner_id else now,
+                         created_by_id=user.id if user else None)
+            services._apply_phones(c, data)
+            if c.phones is None:
+                c.phones = []
+            db.session.add(c)
+            matcher.add(c)
+            result.created += 1
+        else:
+            c = match if isinstance(match, Customer) else db.session.get(Customer, match)
+            changed = _update(c, data, owner_id if row.get("owner") else None, now)
+            if changed:
+                matcher.add(c)
+                result.updated += 1
+            else:
+                result.unchanged += 1
+        pending += 1
+        if pending >= chunk:
+            db.session.commit()
+            pending = 0
+    db.session.commit()
+    return result
+
+
+def _update(c: Customer, data: dict[str, Any], owner_id: int | None, now: datetime) -> bool:
+    from plugins.crm import services
+
+    before = (c.name, c.email, c.address, c.region, c.tier, list(c.tags or []), c.source, c.notes,
+              c.external_code, dict(c.custom or {}), c.consent_marketing, c.phone, list(c.phones or []),
+              c.owner_id)
+    for key in ("name", "email", "address", "region", "tier", "source", "notes", "external_code"):
+        if data.get(key) is not None and getattr(c, key) != data[key]:
+            setattr(c, key, data[key])
+    if data.get("tags"):
+        merged = list(dict.fromkeys([*(c.tags or []), *data["tags"]]))
+        if merged != list(c.tags or []):
+            c.tags = merged
+    if data.get("custom"):
+        new = {**(c.custom or {}), **data["custom"]}
+        if new != (c.custom or {}):
+            c.custom = new
+    if "consent_marketing" in data and bool(data["consent_marketing"]) != c.consent_marketing:
+        c.consent_marketing = bool(data["consent_marketing"])
+        c.consent_at = now
+    if data.get("phone") or data.get("phones"):
+        phones = list(c.phones or [])
+        extra = [p for p in [data.get("phone"), *(data.get("phones") or [])] if p and p not in phones]
+        if extra:
+            services._apply_phones(c, {"phone": c.phone or extra[0], "phones": phones + extra})
+    if owner_id is not None and owner_id != c.owner_id:
+        c.owner_id, c.owned_since, c.pool_entered_at = owner_id, now, None
+    after = (c.name, c.email, c.address, c.region, c.tier, list(c.tags or []), c.source, c.notes,
+             c.external_code, dict(c.custom or {}), c.consent_marketing, c.phone, list(c.phones or []),
+             c.owner_id)
+    return before != after
+
+
+def write_errors(path: str | Path, errors: list[RowError]) -> None:
+    """The error report as CSV: line, column, reason."""
+    with Path(path).open("w", newline="", encoding="utf-8-sig") as fh:
+        w = csv.writer(fh)
+        w.writerow(["line", "column", "reason"])
+        for e in errors:
+            w.writerow([e.line, safe_cell(e.column), safe_cell(e.reason)])
+
+
+# ---------------------------------------------------------------------------
+# Export
+# ---------------------------------------------------------------------------
+
+
+def export_header(user: User | None) -> tuple[list[str], list[str]]:
+    keys = [k for k, _label in custom.columns("customer", user)]
+    return EXPORT_COLUMNS + [f"custom.{k}" for k in keys], keys
+
+
+def export_rows(stmt: Any, user: User | None, custom_keys: list[str], *, batch: int = 500,
+                channel: str = "export") -> Iterator[list[Any]]:
+    """Rows of ``stmt`` (customers), masked for users without the personal right, streamed."""
+    personal = user is None or can_read_personal(Customer, user)
+    usernames: dict[int, str] = {}
+    last_id = 0
+    while True:
+        chunk = db.session.scalars(stmt.where(Customer.id > last_id).order_by(Customer.id).limit(batch)).all()
+        if not chunk:
+            return
+        last_id = chunk[-1].id
+        if personal and user is not None:
+            log_personal_access(Customer, [c.id for c in chunk], user, channel)
+        for c in chunk:
+            data = {"name": c.name, "phone": c.phone, "phones": list(c.phones or []), "email": c.email,
+                    "address": c.address}
+            if not personal:
+                data = mask(Customer, data, user)
+            if c.owner_id and c.owner_id not in usernames:
+                usernames[c.owner_id] = db.session.scalar(select(User.username).where(User.id == c.owner_id))
+            values = custom.dump("customer", c.custom, user) if user is not None else dict(c.custom or {})
+            yield [c.id, c.external_code, data["name"], data["phone"], data["phones"], data["email"],
+                   data["address"], c.region, c.tier, list(c.tags or []), c.source,
+                   usernames.get(c.owner_id) if c.owner_id else None,
+                   "yes" if c.consent_marketing else "no", c.consent_at, c.notes, c.order_count,
+                   c.total_spent, c.last_purchase_at, c.last_contact_at, c.created_at,
+                   *[values.get(k) for k in custom_keys]]
+        for c in chunk:  # keep memory flat on large exports
+            db.session.expunge(c)
