@@ -23,6 +23,7 @@ from plugins.marketing.schemas import (
     CampaignArgs,
     CampaignIn,
     CampaignOut,
+    CampaignPatch,
     CouponArgs,
     CouponBatchOut,
     CouponIn,
@@ -32,6 +33,7 @@ from plugins.marketing.schemas import (
     PromotionArgs,
     PromotionIn,
     PromotionOut,
+    PromotionPatch,
 )
 
 campaigns_blp = Blueprint("marketing_campaigns", __name__, url_prefix="/campaigns",
@@ -108,7 +110,7 @@ class CampaignView(MethodView):
         user = require(C_READ)
         return _json(dump(CampaignOut(), get_for(Campaign, campaign_id, C_READ, user), Campaign, user))
 
-    @campaigns_blp.arguments(CampaignIn(partial=True))
+    @campaigns_blp.arguments(CampaignPatch(partial=True))
     @campaigns_blp.response(200, CampaignOut)
     def patch(self, _data, campaign_id):
         """Change a campaign (status: draft, active, paused, ended)"""
@@ -215,7 +217,7 @@ class PromotionView(MethodView):
         user = require(P_READ)
         return _json(dump(PromotionOut(), get_for(Promotion, promotion_id, P_READ, user), Promotion, user))
 
-    @promotions_blp.arguments(PromotionIn(partial=True))
+    @promotions_blp.arguments(PromotionPatch(partial=True))
     @promotions_blp.response(200, PromotionOut)
     def patch(self, _data, promotion_id):
         """Change a promotion"""

@@ -28,6 +28,10 @@ class CampaignIn(Schema):
     description = fields.String(allow_none=True)
 
 
+class CampaignPatch(CampaignIn):
+    """Change a campaign: any subset of the fields (used with ``partial=True``)."""
+
+
 class CampaignOut(Schema):
     id = fields.Integer()
     name = fields.String()
@@ -86,6 +90,10 @@ class PromotionIn(Schema):
     requires_coupon = fields.Boolean()
     active = fields.Boolean()
     description = fields.String(allow_none=True)
+
+
+class PromotionPatch(PromotionIn):
+    """Change a promotion: any subset of the fields (used with ``partial=True``)."""
 
 
 class PromotionOut(Schema):
