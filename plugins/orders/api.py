@@ -24,11 +24,11 @@ from plugins.orders.schemas import (
     OrderIn,
     OrderOut,
     OrderPatch,
-    QuoteIn,
+    OrderQuoteIn,
+    OrderStatsArgs,
+    OrderTransitionIn,
     ReturnArgs,
     ReturnIn,
-    StatsArgs,
-    TransitionIn,
 )
 
 orders_blp = Blueprint("orders_api", __name__, url_prefix="/orders", description="Sales orders")
@@ -168,7 +168,7 @@ class OrdersView(MethodView):
 
 @orders_blp.route("/quote")
 class QuoteView(MethodView):
-    @orders_blp.arguments(QuoteIn)
+    @orders_blp.arguments(OrderQuoteIn)
     def post(self, _data):
         """Price a cart without saving anything: lines, totals and every promotion considered"""
         user = require(CREATE)
@@ -179,7 +179,7 @@ class QuoteView(MethodView):
 
 @orders_blp.route("/stats")
 class StatsView(MethodView):
-    @orders_blp.arguments(StatsArgs, location="query")
+    @orders_blp.arguments(OrderStatsArgs, location="query")
     def get(self, args):
         """Order statistics in the user's scope: counts by status, revenue, average order value"""
         from plugins.orders.reports import order_stats
@@ -223,7 +223,7 @@ class OrderTransitions(MethodView):
         order = get_for(Order, order_id, READ, user)
         return _json({"status": order.status, "items": statemachine.available("order", order, user)})
 
-    @orders_blp.arguments(TransitionIn)
+    @orders_blp.arguments(OrderTransitionIn)
     def post(self, data, order_id):
         """Perform a transition: {"transition", "comment", "inputs"}"""
         user = require(READ)
@@ -305,7 +305,7 @@ class ReturnTransitions(MethodView):
         req = get_for(ReturnRequest, return_id, READ, user)
         return _json({"status": req.status, "items": statemachine.available("return", req, user)})
 
-    @returns_blp.arguments(TransitionIn)
+    @returns_blp.arguments(OrderTransitionIn)
     def post(self, data, return_id):
         """Perform a transition on a return: approve, reject, receive, refund"""
         user = require(READ)

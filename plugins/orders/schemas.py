@@ -7,14 +7,14 @@ from marshmallow import Schema, fields, validate
 from core.api import ListArgs
 
 
-class LineIn(Schema):
+class OrderLineIn(Schema):
     product_id = fields.Integer(required=True, strict=True)
     quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100_000))
 
 
 class OrderIn(Schema):
     customer_id = fields.Integer(required=True, strict=True)
-    lines = fields.List(fields.Nested(LineIn), required=True, validate=validate.Length(min=1, max=500))
+    lines = fields.List(fields.Nested(OrderLineIn), required=True, validate=validate.Length(min=1, max=500))
     coupon_code = fields.String(allow_none=True, validate=validate.Length(max=64))
     custom = fields.Dict(keys=fields.String())
     owner_id = fields.Integer(allow_none=True, strict=True,
@@ -24,20 +24,20 @@ class OrderIn(Schema):
 
 
 class OrderPatch(Schema):
-    lines = fields.List(fields.Nested(LineIn), validate=validate.Length(min=1, max=500))
+    lines = fields.List(fields.Nested(OrderLineIn), validate=validate.Length(min=1, max=500))
     coupon_code = fields.String(allow_none=True, validate=validate.Length(max=64))
     custom = fields.Dict(keys=fields.String())
     notes = fields.String(allow_none=True, validate=validate.Length(max=4000))
 
 
-class QuoteIn(Schema):
+class OrderQuoteIn(Schema):
     customer_id = fields.Integer(allow_none=True, strict=True)
-    lines = fields.List(fields.Nested(LineIn), required=True, validate=validate.Length(min=1, max=500))
+    lines = fields.List(fields.Nested(OrderLineIn), required=True, validate=validate.Length(min=1, max=500))
     coupon_code = fields.String(allow_none=True, validate=validate.Length(max=64))
     currency = fields.String(validate=validate.Length(equal=3))
 
 
-class LineOut(Schema):
+class OrderLineOut(Schema):
     id = fields.Integer()
     product_id = fields.Integer()
     sku = fields.String()
@@ -52,7 +52,7 @@ class LineOut(Schema):
     returned_quantity = fields.Integer()
 
 
-class AdjustmentOut(Schema):
+class OrderAdjustmentOut(Schema):
     promotion_id = fields.Integer(allow_none=True)
     campaign_id = fields.Integer(allow_none=True)
     code = fields.String()
@@ -82,8 +82,8 @@ class OrderOut(Schema):
     cancelled_at = fields.DateTime(allow_none=True)
     external_number = fields.String(allow_none=True)
     custom = fields.Dict()
-    lines = fields.List(fields.Nested(LineOut))
-    adjustments = fields.List(fields.Nested(AdjustmentOut))
+    lines = fields.List(fields.Nested(OrderLineOut))
+    adjustments = fields.List(fields.Nested(OrderAdjustmentOut))
 
 
 class OrderArgs(ListArgs):
@@ -98,7 +98,7 @@ class OrderArgs(ListArgs):
     date_to = fields.Date(metadata={"description": "Placed on or before this day."})
 
 
-class StatsArgs(Schema):
+class OrderStatsArgs(Schema):
     class Meta:
         unknown = "exclude"
 
@@ -107,7 +107,7 @@ class StatsArgs(Schema):
     owner_id = fields.Integer()
 
 
-class TransitionIn(Schema):
+class OrderTransitionIn(Schema):
     transition = fields.String(required=True, validate=validate.Length(min=1, max=80))
     comment = fields.String(allow_none=True, validate=validate.Length(max=2000))
     inputs = fields.Dict(keys=fields.String(), load_default=dict)
