@@ -38,10 +38,17 @@ def with_app(fn):
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        app = get_app()
-        with app.app_context():
-            from core.audit import acting_as
+        from flask import current_app, has_app_context
 
+        from core.audit import acting_as
+
+        app = get_app()
+        if has_app_context() and current_app._get_current_object() is app:
+            # Already inside this app (the ``runner`` test fixture): share its session, or a
+            # second SQLite session would wait on the first one's write lock.
+            with acting_as(None, "cli"):
+                return fn(*args, **kwargs)
+        with app.app_context():
             with acting_as(None, "cli"):
                 return fn(*args, **kwargs)
 

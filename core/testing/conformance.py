@@ -486,13 +486,15 @@ class PluginConformance:
 
     #: the plugin under test (its entry-point / manifest name)
     plugin: str = ""
-    #: the set in which the plugin is disabled (None: every plugin that can load)
+    #: the set in which the plugin is disabled (None: the ``dovetail_plugins`` fixture's
+    #: value, and when that is None too, every installed plugin that can load)
     enabled: tuple[str, ...] | None = None
     #: strings shaped like permissions that are not (event names …)
     not_permissions: tuple[str, ...] = ()
 
     @pytest.fixture
-    def conformance(self, dovetail_extra_plugins, dovetail_config_dir, dovetail_database_url) -> Any:
+    def conformance(self, dovetail_extra_plugins, dovetail_config_dir, dovetail_database_url,
+                    dovetail_plugins) -> Any:
         assert self.plugin, "set `plugin = \"<name>\"` on the conformance test class"
         extra = dict(dovetail_extra_plugins or {})
         available = available_plugins(extra)
@@ -505,6 +507,7 @@ class PluginConformance:
         env.extra = extra
         env.config_dir = dovetail_config_dir
         env.database_url = dovetail_database_url
+        env.enabled = self.enabled if self.enabled is not None else dovetail_plugins
 
         def build(plugins: Iterable[str], **kw: Any) -> Any:
             return built_app(plugins, config_dir=dovetail_config_dir, database_url=dovetail_database_url,
@@ -553,7 +556,7 @@ class PluginConformance:
     def test_disabling_leaves_the_others_working(self, conformance):
         self._require_loadable(conformance)
         av = conformance.available
-        base = startable(av, self.enabled if self.enabled is not None else None)
+        base = startable(av, conformance.enabled)
         if self.plugin not in base:
             base = closure([*base, self.plugin], av)
         gone = {self.plugin} | dependents(self.plugin, base, av)
