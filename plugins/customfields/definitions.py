@@ -45,6 +45,7 @@ LOCALES = ("en", "zh_CN")
 MSG_PATTERN = "Does not match the required format."
 MSG_PHONE = "Not a valid phone number."
 MSG_READ_ONLY = "You may not change this field."
+MSG_NUL = "Must not contain NUL characters."
 
 
 # ---------------------------------------------------------------------------
@@ -212,6 +213,11 @@ def _fullmatch(pattern: str) -> Any:
     return check
 
 
+def _no_nul(value: str) -> None:
+    if "\x00" in value:
+        raise MarshmallowError(MSG_NUL)
+
+
 def _range(fd: FieldDef) -> Any:
     if fd.min is None and fd.max is None:
         return None
@@ -222,6 +228,8 @@ def build_field(fd: FieldDef, *, required: bool | None = None, with_default: boo
     """The marshmallow field validating values of ``fd``; output is storable JSON."""
     vals: list[Any] = []
     kw: dict[str, Any] = {"required": fd.required if required is None else required}
+    if fd.type in ("string", "text", "email", "phone", "choice"):
+        vals.append(_no_nul)
     if fd.type in ("string", "text", "email", "phone") and fd.max_length:
         vals.append(validate.Length(max=fd.max_length))
     if fd.pattern:

@@ -123,6 +123,9 @@ def apply_filters(model: Any, col: Any, query: Any, params: Mapping[str, str],
         raw = "" if raw is None else str(raw)
         if raw.strip() == "":
             continue
+        if "\x00" in raw:  # no stored value can hold NUL (PostgreSQL refuses it): nothing matches
+            conds.append(false())
+            continue
         if op:
             if fd.type not in RANGE_TYPES:
                 unknown[param] = [f"Ranges apply to {', '.join(RANGE_TYPES)} fields only."]

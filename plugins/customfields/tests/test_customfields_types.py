@@ -75,6 +75,7 @@ def post(api, custom):
     ("s", "ABC", "Does not match the required format."),
     ("s", "abc1x", "Does not match the required format."),  # whole value must match
     ("t", "x" * 21, "Longer than maximum length 20."),
+    ("t", "a\x00b", "Must not contain NUL characters."),
     ("i", "ten", "Not a valid integer."),
     ("i", 11, "Must be greater than or equal to 1 and less than or equal to 10."),
     ("i", 0, "Must be greater than or equal to 1 and less than or equal to 10."),
