@@ -46,6 +46,18 @@ class FieldForm(FlaskForm):
     write_roles = StringField("Roles that may write (comma separated; empty: everyone)", validators=[Optional()])
 
 
+def _scalar(text: str) -> Any:
+    """A form value read as a YAML scalar (``5`` → 5, ``2026-01-01`` → a date), else text."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, str | int | float | bool) or type(value).__name__ in ("date", "datetime") \
+        else text
+
+
 def _body(form: FieldForm) -> dict[str, Any]:
     label = {k: v for k, v in (("en", form.label_en.data), ("zh_CN", form.label_zh.data)) if v}
     body: dict[str, Any] = {"type": form.type.data, "label": label or None}
@@ -54,7 +66,7 @@ def _body(form: FieldForm) -> dict[str, Any]:
     for name in ("default", "min", "max", "pattern"):
         value = (getattr(form, name).data or "").strip()
         if value:
-            body[name] = value
+            body[name] = value if name == "pattern" else _scalar(value)
     if form.max_length.data:
         body["max_length"] = form.max_length.data
     if form.help_en.data:
