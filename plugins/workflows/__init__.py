@@ -1,0 +1,1 @@
+"""Workflows as admin-edited YAML files in ``config/workflows/``: checked, shown, simulated, reloaded."""

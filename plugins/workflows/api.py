@@ -1,0 +1,130 @@
+"""REST: ``/api/v1/workflows`` (list, one workflow with its diagram, check, reload)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, jsonify, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+from marshmallow import ValidationError as MarshmallowError
+
+from core.api import MAX_PER_PAGE, page_body
+from core.auth import require
+from core.errors import NotFound, ValidationError
+from core.statemachine import machine_for
+from plugins.workflows import diagram
+from plugins.workflows.checker import check_text
+from plugins.workflows.store import count_outside, issue_dict, known_from_app, store
+
+READ, MANAGE = "workflows.workflow.read", "workflows.workflow.manage"
+
+blp = Blueprint("workflows_api", __name__, url_prefix="/workflows",
+                description="Workflow definitions: list, diagram, check and reload")
+
+
+class ListQuery(Schema):
+    class Meta:
+        unknown = "exclude"
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+    status = fields.String(load_default=None, validate=validate.OneOf(
+        ["active", "built-in", "refused", "skipped", "pending", "removed"]))
+
+
+class CheckIn(Schema):
+    text = fields.String(required=True, metadata={"description": "The YAML text of one workflow file."})
+    file = fields.String(load_default="workflow.yaml", validate=validate.Length(max=200))
+
+
+def overview() -> list[dict[str, Any]]:
+    """One row per workflow entity (its workflow in force) and per file not in force."""
+    st = store()
+    st.refresh(apply=False)
+    reg = current_app.extensions["dovetail"].registry
+    rows: list[dict[str, Any]] = []
+    by_entity = {f.entity: f for f in st.files.values() if f.entity and st.sources.get(f.entity) == f.name}
+    for name in sorted(reg.workflow_entities):
+        try:
+            m = machine_for(name)
+        except NotFound:
+            m = None
+        f = by_entity.get(name)
+        rows.append({"name": m.name if m else name, "entity": name, "source": m.source if m else None,
+                     "status": f.status if f else ("built-in" if m else "none"),
+                     "version": m.version if m else None, "states": len(m.states) if m else 0,
+                     "transitions": len(m.transitions) if m else 0,
+                     "notice": f.notice if f else None,
+                     "issues": [issue_dict(i) for i in f.issues] if f else []})
+    for f in st.files.values():
+        if f.status != "active":
+            rows.append({"name": f.name, "entity": f.entity, "source": f.display, "status": f.status,
+                         "version": None, "states": 0, "transitions": 0, "notice": f.notice,
+                         "issues": [issue_dict(i) for i in f.issues]})
+    return rows
+
+
+@blp.route("")
+class WorkflowList(MethodView):
+    @blp.arguments(ListQuery, location="query")
+    def get(self, args):
+        """Workflows in force, and files refused or skipped with their errors"""
+        require(READ)
+        rows = overview()
+        if args.get("status"):
+            rows = [r for r in rows if r["status"] == args["status"]]
+        page, per = args["page"], args["per_page"]
+        return jsonify(page_body(rows[(page - 1) * per:page * per], len(rows), args))
+
+
+@blp.route("/<name>")
+class WorkflowDetail(MethodView):
+    def get(self, name):
+        """One workflow in force: states, transitions, Mermaid and dot text"""
+        require(READ)
+        found = store().by_name(name)
+        if found is None:
+            raise NotFound(f"No workflow '{name}'.")
+        entity, machine = found
+        body = diagram.describe(machine)
+        f = store().files.get(name)
+        body["file_status"] = f.as_dict() if f else None
+        body["entity"] = entity
+        return jsonify(body)
+
+
+@blp.route("/check")
+class WorkflowCheck(MethodView):
+    def post(self):
+        """Check YAML text (raw body, or JSON {"text", "file"}) without installing it"""
+        require(MANAGE)
+        if request.is_json:
+            try:
+                data = CheckIn().load(request.get_json(silent=True) or {})
+            except MarshmallowError as err:
+                raise ValidationError("Invalid input; see fields.", fields=err.messages) from None
+            text, file = data["text"], data["file"]
+        else:
+            text, file = request.get_data(as_text=True), request.args.get("file", "workflow.yaml")
+        if not text.strip():
+            raise ValidationError("Send the workflow YAML as the request body.", fields={"text": ["Required."]})
+        st = store()
+        st.refresh(apply=False)
+        taken = {e: st.files[s].display for e, s in st.sources.items() if st.files[s].path.name != file}
+        result = check_text(text, file, known_from_app(), counter=count_outside, taken=taken)
+        return jsonify({"ok": result.ok and not result.skipped, "entity": result.entity,
+                        "skipped": result.skipped,
+                        "moves": {s: {"to": t, "records": n} for s, (t, n) in result.moves.items()},
+                        "issues": [issue_dict(i) for i in result.issues]})
+
+
+@blp.route("/reload")
+class WorkflowReload(MethodView):
+    def post(self):
+        """Check every file again; those that pass take effect now, refused ones leave the running version"""
+        require(MANAGE)
+        files = store().refresh(apply=True, force=True)
+        refused = [f for f in files if f.status == "refused"]
+        return jsonify({"ok": not refused, "files": [f.as_dict() for f in files]})

@@ -1,0 +1,80 @@
+"""The workflows plugin: manifest and hook implementations (thin; logic lives in the modules)."""
+
+from __future__ import annotations
+
+import logging
+
+from core import hookimpl
+from core.registry import CliCommand, MenuItem, Permission, PluginManifest
+
+log = logging.getLogger("dovetail.plugins.workflows")
+
+
+@hookimpl
+def plugin_manifest():
+    return PluginManifest(name="workflows", version="1.0.0",
+                          description="Workflows as YAML files in config/workflows/: check, show, simulate, "
+                                      "reload without restart")
+
+
+@hookimpl
+def register_permissions():
+    return [Permission("workflows.workflow.read", "See workflows, their diagrams and file errors"),
+            Permission("workflows.workflow.manage", "Check workflow files and reload them")]
+
+
+@hookimpl
+def register_blueprints():
+    from plugins.workflows.api import blp
+
+    return [blp]
+
+
+@hookimpl
+def register_web_blueprints():
+    from plugins.workflows.web import bp
+
+    return [bp]
+
+
+@hookimpl
+def register_menu_items():
+    return [MenuItem("workflows.list", "Workflows", "workflows_web.index", "workflows.workflow.read", order=700)]
+
+
+@hookimpl
+def register_commands():
+    from plugins.workflows.cli import workflow
+
+    return [CliCommand(workflow)]
+
+
+@hookimpl
+def app_ready(app):
+    """Create the store; files are read lazily (the database may not exist yet) and re-read on change."""
+    from plugins.workflows.store import store
+
+    store(app)
+
+    @app.before_request
+    def _workflow_files_changed():
+        from flask import request
+
+        if request.endpoint == "static":
+            return None
+        st = store()
+        try:
+            st.refresh(apply=True)
+        except Exception:  # noqa: BLE001 - a reload problem must not take every page down; it is logged
+            from core.db import db
+
+            db.session.rollback()
+            log.exception("reloading workflow files failed; the running versions stay")
+        return None
+
+
+@hookimpl
+def workflow_definition(entity):
+    from plugins.workflows.store import store
+
+    return store().machine(entity)
