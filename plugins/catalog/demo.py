@@ -39,7 +39,8 @@ SIZES = {"瓶": ["250ml", "500ml", "60粒", "120粒", "1L"], "支": ["30ml", "50
 
 
 def populate(scale: float, seed: int) -> int:
-    """Create ~8 categories and ``100 × scale`` products; skips SKUs that exist. Commits."""
+    """Create 8 categories and ``100 × scale`` products (SKUs that exist are kept, so a second
+    run adds nothing). Returns the number of products created. Commits."""
     rng = random.Random(seed)
     target = max(int(round(100 * scale)), 1)
     cats: dict[str, Category] = {}
@@ -51,7 +52,7 @@ def populate(scale: float, seed: int) -> int:
         cats[name] = cat
     db.session.flush()
     existing = set(db.session.scalars(select(Product.sku)))
-    made = 0
+    made = created = 0
     counters = {prefix: 0 for _n, prefix, *_r in CATALOGUE}
     names_used: set[str] = set()
     i = 0
@@ -67,7 +68,8 @@ def populate(scale: float, seed: int) -> int:
         if name in names_used:
             name = f"{name} ({sku})"
         names_used.add(name)
-        if sku in existing:
+        if sku in existing:  # made by an earlier run: counts toward the target
+            made += 1
             continue
         price = Decimal(rng.randrange(low, high + 1)) - Decimal("0.10") * rng.choice([0, 1, 2])
         cost = quantize(price * Decimal(rng.randrange(28, 55)) / 100)
@@ -75,5 +77,6 @@ def populate(scale: float, seed: int) -> int:
                                price=quantize(price), cost=cost, active=rng.random() > 0.03,
                                barcode=f"69{rng.randrange(10**10, 10**11)}", custom={}))
         made += 1
+        created += 1
     db.session.commit()
-    return made
+    return created

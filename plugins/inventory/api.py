@@ -170,14 +170,16 @@ class AlertsView(MethodView):
     @stock_blp.arguments(AlertArgs, location="query")
     @stock_blp.response(200, page_schema(StockOut, "StockAlertPage"))
     def get(self, args):
-        """Low-stock alerts: rows whose available is below the reorder point"""
+        """Low-stock alerts: rows whose available is below the reorder point, biggest shortfall first"""
         user = require(STOCK_READ)
         stmt = services.alerts_query(select_for(StockLevel, STOCK_READ, user))
         if args.get("warehouse_id") is not None:
             stmt = stmt.where(StockLevel.warehouse_id == args["warehouse_id"])
         expr = StockLevel.on_hand - StockLevel.reserved
-        sort = args.get("sort") or "available"
-        if sort.lstrip("-") == "available":
+        sort = args.get("sort")
+        if not sort:  # the biggest shortfall first
+            stmt = stmt.order_by((services.effective_point() - expr).desc(), StockLevel.id)
+        elif sort.lstrip("-") == "available":
             stmt = stmt.order_by(expr.desc() if sort.startswith("-") else expr.asc(), StockLevel.id)
         else:
             stmt = apply_sort(stmt, StockLevel, sort)

@@ -26,9 +26,3 @@ def stockroom(app):
     db.session.commit()
     return SimpleNamespace(sh=sh.id, gz=gz.id, p1=products[0].id, p2=products[1].id, p3=products[2].id)
 
-
-def order(oid, *lines, number=None):
-    """An order-like object as the orders plugin passes to hooks."""
-    return SimpleNamespace(id=oid, number=number or f"SO-2026-{oid:06d}", lines=[
-        SimpleNamespace(product_id=pid, sku=f"SKU-{pid}", quantity=q, is_gift=gift)
-        for pid, q, *rest in lines for gift in [bool(rest and rest[0])]])
