@@ -57,7 +57,7 @@ def init(admin_name: str, password_stdin: bool, if_new: bool, demo_scale: float)
                    f"'dovetail users set-password {admin_name}')")
     if if_new:
         click.echo(f"Loading demo data (scale {demo_scale}) ...")
-        app.extensions["dovetail"].pm.hook.populate_demo(scale=demo_scale, seed=42)
+        populate_demo(app, demo_scale, 42)
         db.session.commit()
         click.echo("Demo data loaded.")
 
@@ -112,6 +112,17 @@ def run(host: str, port: int, debug: bool) -> None:
     app.run(host=host, port=port, debug=debug, use_reloader=False, threaded=True)
 
 
+def populate_demo(app, scale: float, seed: int) -> None:
+    """Call every plugin's ``populate_demo`` in dependency order (catalog before inventory …).
+
+    pluggy calls implementations last-registered first; plugins are registered in
+    dependency order, so walk them in registration order instead.
+    """
+    args = {"scale": scale, "seed": seed}
+    for impl in app.extensions["dovetail"].pm.hook.populate_demo.get_hookimpls():
+        impl.function(**{k: args[k] for k in impl.argnames})
+
+
 @cli.command()
 @click.option("--scale", default=1.0, show_default=True, type=float,
               help="1.0 = 1k customers, 100 products, 5k orders.")
@@ -120,7 +131,7 @@ def run(host: str, port: int, debug: bool) -> None:
 def demo(scale: float, seed: int) -> None:
     """Fill the database with a realistic demo company (Faker zh_CN)."""
     app = get_app()
-    app.extensions["dovetail"].pm.hook.populate_demo(scale=scale, seed=seed)
+    populate_demo(app, scale, seed)
     click.echo("Demo data loaded.")
 
 
