@@ -1,0 +1,1 @@
+"""Loyalty points: an external Dovetail plugin used by the core tests."""
