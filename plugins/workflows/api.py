@@ -45,19 +45,16 @@ def overview() -> list[dict[str, Any]]:
     st.refresh(apply=False)
     reg = current_app.extensions["dovetail"].registry
     rows: list[dict[str, Any]] = []
-    by_entity = {f.entity: f for f in st.files.values() if f.entity and st.sources.get(f.entity) == f.name}
     for name in sorted(reg.workflow_entities):
         try:
             m = machine_for(name)
         except NotFound:
             m = None
-        f = by_entity.get(name)
+        src = st.files.get(st.sources.get(name, ""))
         rows.append({"name": m.name if m else name, "entity": name, "source": m.source if m else None,
-                     "status": f.status if f else ("built-in" if m else "none"),
+                     "status": "active" if src else ("built-in" if m else "none"),
                      "version": m.version if m else None, "states": len(m.states) if m else 0,
-                     "transitions": len(m.transitions) if m else 0,
-                     "notice": f.notice if f else None,
-                     "issues": [issue_dict(i) for i in f.issues] if f else []})
+                     "transitions": len(m.transitions) if m else 0, "notice": None, "issues": []})
     for f in st.files.values():
         if f.status != "active":
             rows.append({"name": f.name, "entity": f.entity, "source": f.display, "status": f.status,
