@@ -169,7 +169,7 @@ class PromotionForm(FlaskForm):
     campaign_id = SelectField("Campaign", choices=[], validate_choice=False)
     kind = SelectField("Kind", choices=[(k, KIND_LABELS[k]) for k in KINDS])
     scope = SelectField("Applies to", choices=[("order", "Eligible subtotal"), ("lines", "Each eligible line")])
-    percent = StringField("Percent off (10 = 10%)", validators=[Optional()])
+    percent = StringField("Percent off (10 means 10 percent off)", validators=[Optional()])
     amount = StringField("Amount off", validators=[Optional()])
     tiers = StringField("满减 tiers (300:30, 500:60)", validators=[Optional()])
     buy_quantity = IntegerField("Buy quantity", default=0, validators=[Optional(), NumberRange(min=0)])
