@@ -96,8 +96,7 @@ class DovetailGroup(click.Group):
             sys.exit(exc.exit_code)
         except ConfigError as exc:
             for issue in exc.issues:
-                click.echo(f"error: {issue}" if issue.severity == "error" else str(issue),
-                           err=True)
+                click.echo(str(issue), err=True)  # file:line:column: severity: message
             sys.exit(1)
         except DovetailError as exc:
             click.echo(f"error: {exc.message}", err=True)

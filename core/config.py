@@ -136,11 +136,21 @@ def _flatten(messages: Any, path: Path_ = ()) -> list[tuple[Path_, str]]:
     return out
 
 
+def _dict_path(doc: YamlDoc, prefix: Path_, path: Path_) -> Path_:
+    """marshmallow nests ``Dict`` errors as ``{key: {"value": ...}}``; drop that level."""
+    full: Path_ = tuple(prefix)
+    for part in path:
+        if part in ("key", "value") and full + (part,) not in doc.value_marks and full in doc.value_marks:
+            continue
+        full += (part,)
+    return full
+
+
 def issues_from_marshmallow(doc: YamlDoc, err: MarshmallowError, prefix: Path_ = ()) -> list:
     """Locate every marshmallow message at its key or value in ``doc``."""
     issues = []
     for path, msg in _flatten(err.messages):
-        full = prefix + path
+        full = _dict_path(doc, prefix, path)
         dotted = ".".join(str(p) for p in full) or "(document)"
         if msg == "Unknown field.":
             where = dotted.rsplit(".", 1)[0] if len(full) > 1 else "top level"
