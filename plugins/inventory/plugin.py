@@ -107,7 +107,8 @@ def _issue(record, ctx):
 
 def _receive_return(record, ctx):
     """Put a record's lines back in stock: each line's ``product_id`` (or its
-    ``order_line.product_id``) and ``quantity``."""
+    ``order_line.product_id``) and ``quantity``; a record with ``order_id`` (an after-sales
+    return) goes back to the warehouse that order was issued from."""
     from plugins.inventory import services
 
     items = []
@@ -117,7 +118,9 @@ def _receive_return(record, ctx):
             pid = line.order_line.product_id
         if pid is not None and line.quantity:
             items.append((pid, int(line.quantity)))
-    services.receive_return(ctx.entity, record.id, items, reference=getattr(record, "number", None))
+    order_id = getattr(record, "order_id", None)
+    services.receive_return(ctx.entity, record.id, items, reference=getattr(record, "number", None),
+                            issued_by=("order", order_id) if order_id else None)
 
 
 @hookimpl

@@ -417,13 +417,16 @@ def issue_for(source_type: str, source_id: int, lines: Iterable[Any] | None = No
 
 
 def receive_return(source_type: str, source_id: int, items: Iterable[tuple[int, int]], *,
-                   reference: str | None = None, reason: str | None = None) -> list[Movement]:
-    """Returned goods back in stock (``return`` rows), into the warehouse they left from."""
+                   reference: str | None = None, reason: str | None = None,
+                   issued_by: tuple[str, int] | None = None) -> list[Movement]:
+    """Returned goods back in stock (``return`` rows), into the warehouse they were issued
+    from (looked up on ``issued_by``, default the source itself), else the default one."""
     out = []
+    origin = issued_by or (source_type, source_id)
     for pid, qty in items:
         qty = _positive(int(qty))
         wid = db.session.scalar(select(Movement.warehouse_id).where(
-            Movement.source_type == source_type, Movement.source_id == source_id,
+            Movement.source_type == origin[0], Movement.source_id == origin[1],
             Movement.product_id == pid, Movement.kind == "issue").order_by(Movement.id.desc()).limit(1))
         wh = db.session.get(Warehouse, wid) if wid else default_warehouse()
         get_product(pid)

@@ -130,9 +130,18 @@ def test_workflow_actions_share_the_services(app, stockroom):
     assert level(s.p1, s.sh) == (5, 2)
     actions["inventory.issue"].func(rec, ctx)
     assert level(s.p1, s.sh) == (3, 0)
-    ret = SimpleNamespace(id=1, number="RT-1", lines=[SimpleNamespace(order_line=rec.lines[0], quantity=1)])
+    services.transfer(s.p1, s.sh, s.gz, 3)
+    services.set_reorder_point(s.p1, 0)
+    ship = order(10, (s.p1, 2))
+    services.reserve_for("order", 10, ship.lines, warehouse_id=s.gz)
+    actions["inventory.issue"].func(ship, ctx)
+    assert level(s.p1, s.gz) == (1, 0)
+    ret = SimpleNamespace(id=1, order_id=10, number="RT-1",
+                          lines=[SimpleNamespace(order_line=ship.lines[0], quantity=1)])
     actions["inventory.receive_return"].func(ret, SimpleNamespace(entity="return"))
-    assert level(s.p1, s.sh) == (4, 0)
+    assert level(s.p1, s.gz) == (2, 0)  # back where order 10 was shipped from
+    mv = db.session.scalar(select(Movement).where(Movement.kind == "return"))
+    assert (mv.source_type, mv.source_id, mv.reference) == ("return", 1, "RT-1")
     db.session.commit()
     assert services.check_ledger() == []
 
