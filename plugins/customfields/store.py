@@ -16,7 +16,8 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -266,13 +267,20 @@ def refresh(*, write: bool = False, app: Flask | None = None) -> State:
     now = _stat(st.path)
     if now == st.seen:
         return st
-    with st.lock:
+    # Never wait for another thread's reload or edit: this caller may hold a database
+    # transaction (on SQLite even a read holds the write lock) that the other thread needs.
+    # It keeps the version in force for this call; the next call sees the new one.
+    if not st.lock.acquire(blocking=False):
+        return st
+    try:
         if now == st.seen:
             return st
         idle = not db.session().in_transaction()
         _reload(st, now, write=write)
         if write and idle and db.session().in_transaction():
             db.session.commit()  # end the read transaction this reload began (request start)
+    finally:
+        st.lock.release()
     return st
 
 
@@ -359,6 +367,26 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+@contextmanager
+def _file_lock(st: State) -> Iterator[None]:
+    """One writer at a time, across threads (RLock) and worker processes (flock on a lock
+    file in the instance folder, so the config folder stays clean)."""
+    with st.lock:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: one process per instance there
+            yield
+            return
+        folder = Path(current_app.instance_path)
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "custom_fields.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def edit(mutate: Any, *, force: bool, actor: str | None, note: str) -> tuple[Loaded, list[Change]]:
     """Apply ``mutate(data)`` to the file's data, validate, check stored values, write, reload.
 
@@ -366,7 +394,8 @@ def edit(mutate: Any, *, force: bool, actor: str | None, note: str) -> tuple[Loa
     Raises :class:`Conflict` naming the counts when values no longer fit and not ``force``.
     """
     st = state()
-    with st.lock:
+    db.session.commit()  # wait for the lock holding no database transaction (SQLite would deadlock)
+    with _file_lock(st):
         try:
             current = read_file(st.path)
         except ConfigError as exc:

@@ -187,3 +187,29 @@ def test_web_pages_need_permission(client, make_user, fields_file):
     client.post("/login", data={"username": "man1", "password": "password123"})
     assert client.get("/admin/custom-fields/").status_code == 200
     assert client.get("/admin/custom-fields/new").status_code == 403
+
+
+def test_concurrent_api_writes_both_land_in_the_file(app, admin_api, fields_file):
+    import threading
+
+    fields_file(BASE)
+    token = admin_api.token
+    results = {}
+    barrier = threading.Barrier(4)
+
+    def add(key):
+        with app.app_context():
+            c = app.test_client()
+            barrier.wait()
+            r = c.post("/api/v1/custom-fields", headers={"Authorization": f"Bearer {token}"},
+                       json={"entity": "gadget", "key": key, "type": "integer", "label": {"en": key}})
+            results[key] = r.status_code
+
+    threads = [threading.Thread(target=add, args=(k,)) for k in ("f1", "f2", "f3", "f4")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {"f1": 201, "f2": 201, "f3": 201, "f4": 201}
+    assert sorted(file_data(app)["fields"]["gadget"]) == ["f1", "f2", "f3", "f4", "level"]
+    assert store.state(app).path.read_text().startswith(HEADER)
