@@ -12,6 +12,7 @@ from typing import Any
 import click
 from sqlalchemy import select
 
+from core import custom
 from core.audit import acting_as
 from core.cli import with_app
 from core.db import db, quantize
@@ -129,6 +130,16 @@ def _check_row(row: dict[str, str], line: int, states: set[str],
         out["unit_price"] = value
     except (InvalidOperation, ValueError):
         errs.append(RowError(line, "unit_price", "Not a valid amount (e.g. 128.00, not negative)."))
+    values = {k[len("custom."):]: v for k, v in row.items() if k.startswith("custom.") and v != ""}
+    out["custom"] = {}
+    if values:
+        try:
+            out["custom"] = custom.validate("order", values, None)
+        except DovetailError as exc:
+            messages = (exc.fields or {}).get("custom") or {"": [exc.message]}
+            for key, msgs in (messages.items() if isinstance(messages, dict) else [("", messages)]):
+                text = "; ".join(map(str, msgs)) if isinstance(msgs, list) else str(msgs)
+                errs.append(RowError(line, f"custom.{key}" if key else "custom", text))
     return out, errs
 
 
@@ -138,7 +149,7 @@ def _save(group: list[dict[str, Any]], ext: str) -> Order:
     status, customer = head["status"], head["customer"]
     order = Order(number=services.allocate_number("SO", when.year), customer_id=customer.id,
                   owner_id=customer.owner_id, status=status, currency=services.settings().get("currency", "CNY"),
-                  placed_at=when, external_number=ext, custom={})
+                  placed_at=when, external_number=ext, custom=dict(head.get("custom") or {}))
     for col in STAMPS.get(status, ()):
         setattr(order, col, when)
     subtotal = ZERO
@@ -189,7 +200,8 @@ def import_orders(path: str | Path, *, progress: Any = None) -> tuple[dict[str, 
         group = groups.setdefault(ext, []) if ext else None
         if group and not errs:
             first = group[0]
-            for key, col in (("when", "order_date"), ("status", "status"), ("customer", "customer")):
+            for key, col in (("when", "order_date"), ("status", "status"), ("customer", "customer"),
+                             ("custom", "custom")):
                 if data.get(key) != first.get(key):
                     errs.append(RowError(line, col, f"Differs from line {first['line']} of order {ext}."))
         if errs:
@@ -231,6 +243,8 @@ def export_rows(*, status: str | None = None, date_from: date | None = None,
     from core.models import User
     from plugins.crm.models import Customer
 
+    cols = custom.columns("order", None)
+
     def rows() -> Iterator[list[Any]]:
         stmt = select(Order).order_by(Order.id)
         if status:
@@ -248,9 +262,9 @@ def export_rows(*, status: str | None = None, date_from: date | None = None,
                        order.placed_at.strftime("%Y-%m-%d %H:%M:%S"), order.status, code,
                        users.get(order.owner_id, ""), ln.sku, ln.name, ln.quantity, ln.unit_price,
                        ln.line_discount, ln.line_total, order.subtotal, order.discount_total, order.total,
-                       order.currency]
+                       order.currency] + [(order.custom or {}).get(k) for k, _label in cols]
 
-    return list(EXPORT_COLUMNS), rows()
+    return list(EXPORT_COLUMNS) + [f"custom.{k}" for k, _label in cols], rows()
 
 
 @click.command("orders")
