@@ -5,7 +5,8 @@ with lost from any open state and reopen for managers. Transitions run through
 :mod:`core.statemachine`, so a ``config/workflows/lead.yaml`` (workflows plugin)
 replaces it without code changes. Workflow actions offered by crm:
 
-* ``crm.convert_lead`` – a won lead becomes (or is linked to) a customer;
+* ``crm.convert_lead`` – the lead becomes (or is linked to) a customer (on qualify, and
+  on win for workflows that skip qualify);
 * ``crm.create_task`` – a follow-up call task for the record's customer, due tomorrow
   (any entity whose records have ``customer_id``; records without a customer are skipped).
 """
@@ -24,7 +25,7 @@ from core.db import db, utcnow
 from core.errors import ValidationError
 from core.models import User
 from core.registry import WorkflowAction, WorkflowEntity
-from core.scope import dump, get_for
+from core.scope import dump, get_for, restrict
 from plugins.crm.models import Activity, Customer, Lead
 from plugins.crm.schemas import LeadIn, LeadOut
 from plugins.crm.services import _check_owner, load, today_local, touch
@@ -83,13 +84,13 @@ def save_lead(raw: Any, user: User, lead: Lead | None = None) -> Lead:
 
 
 def convert_lead(record: Lead, ctx: Any) -> None:
-    """Link a won lead to a customer: an existing one with the same phone, else a new one."""
+    """Link the lead to a customer: an existing one with the same phone, else a new one."""
     if record.customer_id is not None:
         return
     c = None
-    if record.phone:
-        c = db.session.scalar(select(Customer).where(Customer.phone == record.phone)
-                              .order_by(Customer.id).limit(1))
+    if record.phone:  # only a customer the acting user may see; else a new one (dedupe later)
+        stmt = select(Customer).where(Customer.phone == record.phone).order_by(Customer.id).limit(1)
+        c = db.session.scalar(restrict(stmt, Customer, ctx.user) if ctx.user is not None else stmt)
     if c is None:
         from plugins.crm.services import check_tier
 
@@ -128,7 +129,7 @@ def create_task(record: Any, ctx: Any) -> None:
 def workflow_actions() -> list[WorkflowAction]:
     return [
         WorkflowAction("crm.convert_lead", convert_lead,
-                       "Create or link the customer of a won lead", entities=("lead",)),
+                       "Create or link the customer of a lead", entities=("lead",)),
         WorkflowAction("crm.create_task", create_task,
                        "Schedule a follow-up call for the record's customer, due tomorrow"),
     ]
