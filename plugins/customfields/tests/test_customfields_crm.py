@@ -97,3 +97,28 @@ def test_custom_filters_keep_record_scope(api_client, fields_file):
     assert customer(rep1, custom={"vip_level": "gold"}).status_code == 201
     assert customer(rep2, name="李四", phone="13900139000", custom={"vip_level": "gold"}).status_code == 201
     assert rep1.get("/api/v1/customers?custom.vip_level=gold").json["total"] == 1
+
+
+def test_import_and_cli_export_carry_custom_fields(app, runner, fields_file, tmp_path, make_user):
+    from core.db import db
+    from plugins.crm.models import Customer
+
+    fields_file(WITH_FIELDS)
+    make_user("admin", role="admin")
+    src = tmp_path / "in.csv"
+    src.write_text("name,phone,custom.wechat_id,custom.vip_level\n"
+                   "张三,13800138000,zhang_san88,gold\n"
+                   "李四,13900139000,9bad,gold\n"
+                   "王五,13700137000,wangwu_01,bronze\n", encoding="utf-8")
+    result = runner.invoke(["import", "customers", str(src)])
+    assert "3 rows read: 1 created, 0 updated, 0 unchanged, 2 rejected." in result.output
+    db.session.expire_all()
+    rows = db.session.scalars(select(Customer)).all()
+    assert [(c.name, c.custom) for c in rows] == [("张三", {"wechat_id": "zhang_san88", "vip_level": "gold"})]
+    assert "line 3, column custom.wechat_id: Does not match the required format." in result.output
+    assert "line 4, column custom.vip_level: Must be one of: silver, gold." in result.output
+    out = tmp_path / "out.csv"
+    result = runner.invoke(["export", "customers", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    exported = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert [(r["custom.wechat_id"], r["custom.vip_level"]) for r in exported] == [("zhang_san88", "gold")]
