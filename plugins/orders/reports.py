@@ -134,6 +134,12 @@ REPORTS = [
 ]
 
 
+def services_currency() -> str:
+    from plugins.orders.services import settings
+
+    return str(settings().get("currency", "CNY"))
+
+
 def order_stats(user: User, params: Mapping[str, Any]) -> dict[str, Any]:
     """Counts by status and sales figures in the user's scope (``GET /orders/stats``)."""
     base = restrict(select(Order.status, func.count(Order.id), func.sum(Order.total)).group_by(Order.status),
@@ -157,4 +163,4 @@ def order_stats(user: User, params: Mapping[str, Any]) -> dict[str, Any]:
                                          params, user)) or 0
     return {"by_status": by_status, "orders": orders, "revenue": str(quantize(revenue)),
             "average_order_value": str(quantize(revenue / orders) if orders else ZERO),
-            "customers": customers, "currency": "CNY"}
+            "customers": customers, "currency": services_currency()}

@@ -200,3 +200,19 @@ class TestRefusingHook:
         assert admin_api.get(f"/api/v1/orders/{o['id']}/history").json["items"] == []
         assert admin_api.get(f"/api/v1/audit?entity=order&entity_id={o['id']}").json["total"] == before
         assert admin_api.get("/api/v1/audit?action=transition").json["total"] == 0
+
+
+def test_returns_follow_the_orders_scope(api_client, make_user, make_customer, make_product, admin_api):
+    b = make_user("repb", role="rep")
+    o = _order(api_client(b), make_customer(b), make_product())
+    for key, inputs in [("confirm", {}), ("pay", {"method": "cash"}),
+                        ("ship", {"carrier": "EMS", "tracking_no": "E1"})]:
+        assert _go(admin_api, o["id"], key, inputs=inputs).status_code == 200
+    ret = admin_api.post("/api/v1/returns", json={"order_id": o["id"], "lines": [
+        {"order_line_id": o["lines"][0]["id"], "quantity": 1}]}).json
+    a = api_client(make_user("repa", role="rep"))
+    assert a.get("/api/v1/returns").json["total"] == 0
+    assert a.get(f"/api/v1/returns/{ret['id']}").status_code == 404
+    assert a.get(f"/api/v1/returns/{ret['id']}/history").status_code == 404
+    assert a.post(f"/api/v1/returns/{ret['id']}/transitions", json={"transition": "approve"}).status_code == 404
+    assert api_client(b).get(f"/api/v1/returns/{ret['id']}").status_code == 200
