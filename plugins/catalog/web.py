@@ -22,18 +22,15 @@ from plugins.catalog import services
 from plugins.catalog.models import Category, Product
 
 bp = Blueprint("catalog_web", __name__, url_prefix="/catalog", template_folder="templates")
-READ, WRITE = "catalog.product.read", "catalog.product.write"
-
+READ, WRITE, IMPORT = "catalog.product.read", "catalog.product.write", "catalog.product.import"
 
 def _page() -> int:
     raw = request.args.get("page", "1")
     return max(int(raw), 1) if raw.isdigit() else 1
 
-
 def _category_choices(blank: str) -> list[tuple[str, str]]:
     cats = db.session.execute(select(Category.id, Category.name).order_by(Category.name)).all()
     return [("", blank)] + [(str(c.id), c.name) for c in cats]
-
 
 class ProductForm(FlaskForm):
     sku = StringField("SKU", validators=[DataRequired(), Length(max=64)])
@@ -46,12 +43,10 @@ class ProductForm(FlaskForm):
     barcode = StringField("Barcode", validators=[Optional(), Length(max=64)])
     description = TextAreaField("Description", validators=[Optional()])
 
-
 class CategoryForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=80)])
     parent_id = SelectField("Parent category", choices=[], validate_choice=False)
     description = TextAreaField("Description", validators=[Optional()])
-
 
 def _attach_errors(form: FlaskForm, exc: ValidationError) -> None:
     """Show service-level field errors next to the form fields."""
@@ -64,10 +59,8 @@ def _attach_errors(form: FlaskForm, exc: ValidationError) -> None:
     if not shown or key == "custom":
         flash(exc.message, "error")
 
-
 def _custom_inputs() -> dict[str, Any]:
     return {k[len("custom."):]: v for k, v in request.form.items() if k.startswith("custom.") and v != ""}
-
 
 @bp.get("/products")
 @login_required
@@ -85,8 +78,8 @@ def products():
                 "choices": [("true", "Active"), ("false", "Inactive")]}]
     return render_template("catalog/products.html", rows=rows, total=total, page=args["page"],
                            per_page=50, filters=filters, can_write=has_permission(user, WRITE),
+                           can_import=has_permission(user, IMPORT),
                            custom_cols=custom.columns("product", user))
-
 
 @bp.get("/products/<int:product_id>")
 @login_required
@@ -96,7 +89,6 @@ def product(product_id: int):
     return render_template("catalog/product.html", p=p, custom_values=custom.dump("product", p.custom, user),
                            custom_cols=custom.columns("product", user),
                            can_write=has_permission(user, WRITE))
-
 
 @bp.route("/products/new", methods=["GET", "POST"])
 @bp.route("/products/<int:product_id>/edit", methods=["GET", "POST"])
@@ -146,7 +138,6 @@ def product_form(product_id: int | None = None):
                            custom_values=request.form if request.method == "POST" else
                            {f"custom.{k}": v for k, v in ((p.custom or {}) if p else {}).items()}), status
 
-
 @bp.get("/categories")
 @login_required
 def categories():
@@ -157,12 +148,10 @@ def categories():
     return render_template("catalog/categories.html", rows=rows, counts=counts,
                            form=_category_form(), can_write=has_permission(user, WRITE))
 
-
 def _category_form() -> CategoryForm:
     form = CategoryForm()
     form.parent_id.choices = _category_choices(_("(top level)"))
     return form
-
 
 @bp.post("/categories")
 @login_required
@@ -187,3 +176,45 @@ def category_create():
     rows = db.session.scalars(select_for(Category, READ, user).order_by(Category.name)).all()
     return render_template("catalog/categories.html", rows=rows, counts={}, form=form,
                            can_write=True), 422
+
+def run_upload(importer, **kw):
+    """Save the uploaded CSV/XLSX to a temporary file and run ``importer(path, **kw)``.
+
+    Returns ``(counts, errors, message)``; ``message`` is set when the file was refused.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from core.errors import DovetailError
+
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return None, [], _("Choose a .csv or .xlsx file.")
+    suffix = Path(upload.filename).suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        return None, [], _("Use a .csv or .xlsx file.")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        upload.save(path)
+        try:
+            counts, errors = importer(path, **kw)
+        except DovetailError as exc:
+            db.session.rollback()
+            return None, [], exc.message
+    return counts, errors, None
+
+@bp.route("/products/import", methods=["GET", "POST"])
+@login_required
+def products_import():
+
+    from plugins.catalog.cli import import_products
+
+    user = require(IMPORT)
+    counts = errors = message = None
+    if request.method == "POST":
+        counts, errors, message = run_upload(import_products, user=user,
+                                             dry_run=request.form.get("dry_run") == "1")
+    status = 422 if message else 200
+    return render_template("catalog/import.html", counts=counts, errors=errors or [], message=message,
+                           columns="sku, name, price, category, unit, cost, active, barcode, description, "
+                                   "custom.<key>"), status

@@ -27,7 +27,7 @@ from plugins.inventory.schemas import MovementIn
 
 bp = Blueprint("inventory_web", __name__, url_prefix="/inventory", template_folder="templates")
 WH_READ, WH_WRITE = "inventory.warehouse.read", "inventory.warehouse.write"
-STOCK_READ, STOCK_MOVE = "inventory.stock.read", "inventory.stock.move"
+STOCK_READ, STOCK_MOVE, STOCK_IMPORT = "inventory.stock.read", "inventory.stock.move", "inventory.stock.import"
 PER_PAGE = 50
 
 
@@ -81,7 +81,9 @@ def stock():
     filters = [{"name": "warehouse_id", "label": "Warehouse", "choices": _warehouse_choices()},
                {"name": "low", "label": "All stock", "choices": [("1", "Low stock only")]}]
     return render_template("inventory/stock.html", items=items, total=total, page=page, per_page=PER_PAGE,
-                           filters=filters, can_move=has_permission(user, STOCK_MOVE))
+                           filters=filters, can_move=has_permission(user, STOCK_MOVE),
+                           can_import=has_permission(user, STOCK_IMPORT),
+                           can_set_points=has_permission(user, WH_WRITE), warehouses=_warehouse_choices(""))
 
 
 @bp.get("/movements")
@@ -215,3 +217,43 @@ def warehouse_form(warehouse_id: int | None = None):
             return redirect(url_for("inventory_web.warehouses"))
     status = 422 if request.method == "POST" else 200
     return render_template("inventory/warehouse_form.html", form=form, wh=wh), status
+
+
+@bp.route("/stock/import", methods=["GET", "POST"])
+@login_required
+def stock_import():
+    from plugins.catalog.web import run_upload
+    from plugins.inventory.cli import import_counts
+
+    require(STOCK_IMPORT)
+    counts = errors = message = None
+    if request.method == "POST":
+        counts, errors, message = run_upload(import_counts, dry_run=request.form.get("dry_run") == "1",
+                                             reference=request.form.get("reference") or None)
+    status = 422 if message else 200
+    return render_template("inventory/import.html", counts=counts, errors=errors or [], message=message,
+                           columns="sku, counted, warehouse, reorder_point"), status
+
+
+@bp.post("/stock/reorder-point")
+@login_required
+def reorder_point():
+    """Set or clear a reorder point from the stock page (SKU, optional warehouse, point)."""
+    require(WH_WRITE)
+    sku = request.form.get("sku", "").strip()
+    product = db.session.scalar(select(Product).where(Product.sku == sku)) if sku else None
+    raw = request.form.get("reorder_point", "").strip()
+    wid = request.form.get("warehouse_id", "")
+    if product is None:
+        flash(_("No product with SKU %(sku)s.", sku=sku), "error")
+    elif raw and not raw.isdigit():
+        flash(_("The reorder point must be a whole number, zero or more."), "error")
+    else:
+        try:
+            services.set_reorder_point(product.id, int(raw) if raw else None, int(wid) if wid.isdigit() else None)
+            db.session.commit()
+            flash(_("Reorder point of %(sku)s saved.", sku=product.sku))
+        except DovetailError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+    return redirect(url_for("inventory_web.stock", q=sku))

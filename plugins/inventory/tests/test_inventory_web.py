@@ -34,6 +34,11 @@ def test_stock_pages_highlight_low_stock(login, stockroom):
     assert "+3" in ledger
     assert "WH-SH" in c.get("/inventory/warehouses").get_data(as_text=True)
     assert c.get("/").status_code == 200  # the dashboard shows the stock value widget
+    r = c.post("/inventory/stock/reorder-point", data={"sku": "SKU-002", "warehouse_id": s.sh,
+                                                       "reorder_point": "40"})
+    assert r.status_code == 302
+    assert services.stock_of(s.p2, s.sh).reorder_point == 40
+    assert "SKU-002" in c.get("/inventory/stock?low=1").get_data(as_text=True)
 
 
 def test_movement_form_posts_and_shows_errors(login, stockroom):
@@ -82,6 +87,32 @@ def test_catalog_pages(login, stockroom):
     assert "护肤" in c.get("/catalog/categories").get_data(as_text=True)
 
 
+def test_upload_imports(login, stockroom):
+    import io
+
+    from sqlalchemy import select
+
+    from plugins.catalog.models import Product
+
+    s = stockroom
+    c = login()
+    assert c.get("/catalog/products/import").status_code == 200
+    data = {"file": (io.BytesIO("sku,name,price\nUP-1,上传品,5\nUP-2,,5\n".encode()), "p.csv")}
+    page = c.post("/catalog/products/import", data=data, content_type="multipart/form-data")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Missing data for required field." in text and "<td>3</td>" in text
+    assert db.session.scalar(select(Product.name).where(Product.sku == "UP-1")) == "上传品"
+    r = c.post("/catalog/products/import", data={"file": (io.BytesIO(b"x"), "p.txt")},
+               content_type="multipart/form-data")
+    assert r.status_code == 422 and "Use a .csv or .xlsx file." in r.get_data(as_text=True)
+
+    data = {"file": (io.BytesIO(b"sku,counted\nSKU-001,7\nSKU-009,1\n"), "count.csv"), "reference": "CNT-9"}
+    page = c.post("/inventory/stock/import", data=data, content_type="multipart/form-data")
+    assert page.status_code == 200 and "No product with SKU &#39;SKU-009&#39;." in page.get_data(as_text=True)
+    db.session.expire_all()
+    assert services.stock_of(s.p1, s.sh).on_hand == 7
+
+
 def test_pages_check_permissions(login, stockroom):
     c = login("rep")
     assert c.get("/inventory/stock").status_code == 200
@@ -89,6 +120,8 @@ def test_pages_check_permissions(login, stockroom):
     assert c.get("/inventory/warehouses").status_code == 403
     assert c.get("/catalog/products/new").status_code == 403
     assert c.get("/catalog/products").status_code == 200
+    assert c.get("/catalog/products/import").status_code == 403
+    assert c.get("/inventory/stock/import").status_code == 403
 
 
 def test_demo_data(app, runner):
