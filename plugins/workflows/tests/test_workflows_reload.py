@@ -237,3 +237,22 @@ def test_web_pages_need_permission(client, make_user, ticket_file):
     client.post("/login", data={"username": "wh", "password": "password123"})
     assert client.get("/workflows/").status_code == 403
     assert client.get("/workflows/check").status_code == 403
+
+
+def test_deleting_the_file_brings_back_the_default_unless_records_would_be_stranded(
+        app, admin_api, ticket_file, wf, make_ticket):
+    from core.statemachine import machine_for
+
+    wf.write(ticket_file, WITH_TRIAGE)
+    admin_api.post("/api/v1/workflows/reload")
+    t = make_ticket("triage")
+    ticket_file.unlink()
+    r = admin_api.post("/api/v1/workflows/reload").json
+    row = next(f for f in r["files"] if f["name"] == "ticket")
+    assert row["status"] == "refused" and "1 in 'triage'" in row["issues"][0]["message"]
+    assert "triage" in machine_for("ticket").states
+    t.status = "open"
+    db.session.commit()
+    r = admin_api.post("/api/v1/workflows/reload").json
+    assert r["ok"] is True and next(f for f in r["files"] if f["name"] == "ticket")["status"] == "removed"
+    assert machine_for("ticket").source == "built-in"
