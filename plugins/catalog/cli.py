@@ -68,6 +68,7 @@ def import_products(path: str | Path, *, user: Any = None, dry_run: bool = False
     counts = {"created": 0, "updated": 0, "unchanged": 0, "rejected": 0}
     errors: list[RowError] = []
     seen: dict[str, int] = {}
+    categories: dict[str, int] = {}
     checked_header = False
     for n, (line, row) in enumerate(read_rows(path), start=1):
         if progress is not None:
@@ -88,7 +89,10 @@ def import_products(path: str | Path, *, user: Any = None, dry_run: bool = False
         try:
             with db.session.begin_nested():
                 if category:
-                    data["category_id"] = services.category_by_name(category, create=True, user=user).id
+                    cid = categories.get(category)
+                    if cid is None:  # cached only once its row is saved (a failed row rolls it back)
+                        cid = services.category_by_name(category, create=True, user=user).id
+                    data["category_id"] = cid
                 existing = services.product_by_sku(sku) if sku else None
                 if existing is None:
                     services.create_product(data, user)
@@ -107,6 +111,8 @@ def import_products(path: str | Path, *, user: Any = None, dry_run: bool = False
             continue
         if sku:
             seen[sku] = line
+        if category:
+            categories[category] = data["category_id"]
     if dry_run:
         db.session.rollback()
     else:

@@ -121,3 +121,13 @@ def test_export_neutralises_formulas(runner, tmp_path):
     assert [c.value for c in ws[1]][:3] == ["sku", "name", "category"] and ws.max_row == 4
     stdout = runner.invoke(["export", "products"])
     assert "NS-0001,蛋白粉" in stdout.output
+
+
+def test_category_of_a_rejected_row_is_not_left_behind(runner, tmp_path):
+    runner = Cli(runner)
+    path = write(tmp_path, "sku,name,category,price\nA-1,甲,新类,abc\nA-2,乙,新类,1\nA-3,丙,新类,2\n")
+    result = runner.invoke(["import", "products", str(path)])
+    assert "2 created, 0 updated, 0 unchanged, 1 rejected" in result.output
+    cats = db.session.scalars(select(Category)).all()
+    assert [c.name for c in cats] == ["新类"]
+    assert {p.category_id for p in db.session.scalars(select(Product))} == {cats[0].id}
