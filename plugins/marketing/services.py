@@ -507,6 +507,8 @@ def to_rule(promo: Promotion, parents: Mapping[int, int | None], gifts: Mapping[
 
 
 def coupon_state(code: str, customer_id: int | None, exclude_order_id: int | None = None) -> CouponState:
+    from plugins.orders.models import Order
+
     coupon = db.session.scalar(select(Coupon).where(Coupon.code == code))
     if coupon is None:
         return CouponState(code=code, promotion_id=None)
@@ -514,11 +516,15 @@ def coupon_state(code: str, customer_id: int | None, exclude_order_id: int | Non
     if customer_id is not None:
         stmt = select(func.count()).select_from(CouponRedemption).where(
             CouponRedemption.coupon_id == coupon.id, CouponRedemption.customer_id == customer_id,
-            CouponRedemption.released_at.is_(None))
+            CouponRedemption.released_at.is_(None), CouponRedemption.order_id.in_(select(Order.id)))
         if exclude_order_id is not None:
             stmt = stmt.where(CouponRedemption.order_id != exclude_order_id)
         uses = db.session.scalar(stmt) or 0
-    used = coupon.used
+    # uses held by deleted orders are given back on the next claim: do not count them here
+    orphans = db.session.scalar(select(func.count()).select_from(CouponRedemption).where(
+        CouponRedemption.coupon_id == coupon.id, CouponRedemption.released_at.is_(None),
+        CouponRedemption.order_id.not_in(select(Order.id)))) or 0
+    used = coupon.used - orphans
     if exclude_order_id is not None and db.session.scalar(select(CouponRedemption.id).where(
             CouponRedemption.coupon_id == coupon.id, CouponRedemption.order_id == exclude_order_id,
             CouponRedemption.released_at.is_(None))):
@@ -554,6 +560,26 @@ def load_rules(coupon: CouponState | None, customer_id: int | None) -> tuple[lis
     return rules, customer_segments(customer_id, seg_ids)
 
 
+def _repriced_order_id(cart: Any, code: str) -> int | None:
+    """The order this cart re-prices, if any: ``cart.order_id`` when orders sets it, else a
+    loaded order of the same customer holding a use of ``code`` (an edited draft).
+
+    Only the shown pricing depends on it: the use itself is always claimed atomically in
+    :func:`settle_order_coupons`, so a wrong guess can never grant an extra use.
+    """
+    explicit = getattr(cart, "order_id", None)
+    if explicit is not None:
+        return int(explicit)
+    from plugins.orders.models import Order
+
+    customer_id = (cart.customer or {}).get("id")
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, Order) and obj.id is not None and obj.customer_id == customer_id \
+                and normalise_code(obj.coupon_code) == code:
+            return obj.id
+    return None
+
+
 def price_cart(cart: Any) -> Any:
     """Apply the promotions in force to ``cart`` (the ``order_price`` hook). Writes nothing.
 
@@ -564,7 +590,7 @@ def price_cart(cart: Any) -> Any:
     code = normalise_code(cart.coupon_code)
     if code:
         cart.coupon_code = code
-    coupon = coupon_state(code, customer_id, getattr(cart, "order_id", None)) if code else None
+    coupon = coupon_state(code, customer_id, _repriced_order_id(cart, code)) if code else None
     rules, segments = load_rules(coupon, customer_id)
     ctx = engine.Context(today=local_date(cart.at), segments=segments, coupon=coupon)
     engine.apply_promotions(cart, rules, ctx)
@@ -641,6 +667,27 @@ def claim_coupon(code: str, order_id: int, customer_id: int | None) -> CouponRed
     coupon = db.session.scalar(select(Coupon).where(Coupon.code == code))
     if coupon is None:
         raise ValidationError(f"Coupon {code} does not exist.", fields={"coupon_code": ["Unknown coupon code."]})
+    try:
+        return _claim(coupon, code, order_id, customer_id)
+    except Conflict:
+        if not release_orphans(coupon.id):
+            raise
+    return _claim(coupon, code, order_id, customer_id)
+
+
+def release_orphans(coupon_id: int) -> int:
+    """Give back uses held by orders that no longer exist (a deleted draft); returns how many."""
+    from plugins.orders.models import Order
+
+    rows = db.session.scalars(select(CouponRedemption).where(
+        CouponRedemption.coupon_id == coupon_id, CouponRedemption.released_at.is_(None),
+        CouponRedemption.order_id.not_in(select(Order.id)))).all()
+    return sum(1 for red in rows if _release(red, "order deleted"))
+
+
+def _claim(coupon: Coupon, code: str, order_id: int, customer_id: int | None) -> CouponRedemption:
+    from plugins.orders.models import Order
+
     with db.session.begin_nested():
         result = db.session.execute(
             update(Coupon).where(Coupon.id == coupon.id, Coupon.active.is_(True),
@@ -653,7 +700,8 @@ def claim_coupon(code: str, order_id: int, customer_id: int | None) -> CouponRed
         if coupon.per_customer_limit is not None and customer_id is not None:
             uses = db.session.scalar(select(func.count()).select_from(CouponRedemption).where(
                 CouponRedemption.coupon_id == coupon.id, CouponRedemption.customer_id == customer_id,
-                CouponRedemption.released_at.is_(None), CouponRedemption.order_id != order_id)) or 0
+                CouponRedemption.released_at.is_(None), CouponRedemption.order_id != order_id,
+                CouponRedemption.order_id.in_(select(Order.id)))) or 0
             if uses >= coupon.per_customer_limit:
                 raise Conflict(f"Coupon {code} has been used up for this customer (limit "
                                f"{coupon.per_customer_limit} per customer).",
@@ -669,20 +717,23 @@ def release_order_coupons(order_id: int, reason: str) -> int:
     """Give back the coupon uses held by ``order_id`` (cancelled, deleted, re-priced)."""
     rows = db.session.scalars(select(CouponRedemption).where(
         CouponRedemption.order_id == order_id, CouponRedemption.released_at.is_(None))).all()
-    for red in rows:
-        _release(red, reason)
-    return len(rows)
+    return sum(1 for red in rows if _release(red, reason))
 
 
-def _release(red: CouponRedemption, reason: str) -> None:
-    red.released_at = utcnow()
-    red.release_reason = reason[:40]
-    db.session.execute(update(Coupon).where(Coupon.id == red.coupon_id, Coupon.used > 0)
-                       .values(used=Coupon.used - 1).execution_options(synchronize_session=False))
-    db.session.flush()
+def _release(red: CouponRedemption, reason: str) -> bool:
+    """Release one redemption once: the conditional UPDATE makes a concurrent second release
+    (two claims cleaning the same orphan) a no-op instead of a double decrement."""
+    done = db.session.execute(
+        update(CouponRedemption).where(CouponRedemption.id == red.id, CouponRedemption.released_at.is_(None))
+        .values(released_at=utcnow(), release_reason=reason[:40]).execution_options(synchronize_session=False))
+    if done.rowcount == 1:
+        db.session.execute(update(Coupon).where(Coupon.id == red.coupon_id, Coupon.used > 0)
+                           .values(used=Coupon.used - 1).execution_options(synchronize_session=False))
+    db.session.expire(red)
     coupon = db.session.get(Coupon, red.coupon_id)
     if coupon is not None:
         db.session.expire(coupon)
+    return done.rowcount == 1
 
 
 def settle_order_coupons(order: Any, cart: Any) -> None:

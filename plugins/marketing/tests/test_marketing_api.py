@@ -364,3 +364,22 @@ def test_populate_demo_small(app, make_user):
 
     populate(0.03, 3)  # a second run adds no second campaign
     assert db.session.scalar(select(func.count()).select_from(Campaign)) == 1
+
+
+def test_editing_lines_of_an_order_holding_the_last_use(admin_api, spring, shop, make_customer):
+    c = make_customer()
+    oid = order(admin_api, c, [(shop["tea"], 1)], coupon="SPRING20").json["id"]
+    r = admin_api.patch(f"/api/v1/orders/{oid}", json={"lines": [{"product_id": shop["tea"].id, "quantity": 2}]})
+    assert r.status_code == 200, r.json
+    assert (r.json["total"], r.json["coupon_code"]) == ("296.00", "SPRING20")
+    assert admin_api.get(f"/api/v1/coupons/{spring['coupon']['id']}").json["used"] == 1
+
+
+def test_deleting_a_draft_frees_its_coupon_use(admin_api, spring, shop, make_customer):
+    a, b = make_customer(), make_customer()
+    oid = order(admin_api, a, [(shop["tea"], 1)], coupon="SPRING20").json["id"]
+    assert admin_api.delete(f"/api/v1/orders/{oid}").status_code == 204
+    assert quote(admin_api, b, [(shop["tea"], 1)], coupon="SPRING20")["total"] == "138.00"
+    r = order(admin_api, b, [(shop["tea"], 1)], coupon="SPRING20")
+    assert r.status_code == 201, r.json
+    assert admin_api.get(f"/api/v1/coupons/{spring['coupon']['id']}").json["used"] == 1

@@ -23,6 +23,23 @@ def coupon(app, shop):
     return made
 
 
+@pytest.fixture
+def order_ids(app, make_customer):
+    """Eight real draft orders (of eight customers) to hang coupon uses on."""
+    from core.db import utcnow
+    from plugins.orders.models import Order
+
+    out = []
+    for i in range(8):
+        c = make_customer(name=f"顾客{i}")
+        o = Order(number=f"SO-TEST-{i:04d}", customer_id=c.id, status="draft", placed_at=utcnow(), custom={})
+        db.session.add(o)
+        db.session.flush()
+        out.append((o.id, c.id))
+    db.session.commit()
+    return out
+
+
 def _race(app, n, work):
     db.session.commit()  # the test's own session must not hold the SQLite write lock meanwhile
     barrier = threading.Barrier(n)
@@ -47,12 +64,12 @@ def _race(app, n, work):
     return results
 
 
-def test_service_claims_racing_for_the_last_uses(app, coupon):
+def test_service_claims_racing_for_the_last_uses(app, coupon, order_ids):
     from plugins.marketing.models import Coupon, CouponRedemption
     from plugins.marketing.services import claim_coupon
 
     def work(i):
-        claim_coupon("LAST3", order_id=1000 + i, customer_id=500 + i)
+        claim_coupon("LAST3", order_id=order_ids[i][0], customer_id=order_ids[i][1])
         db.session.commit()
         return "ok"
 
@@ -65,12 +82,12 @@ def test_service_claims_racing_for_the_last_uses(app, coupon):
     assert db.session.scalar(select(func.count()).select_from(CouponRedemption)) == 3
 
 
-def test_service_same_customer_racing_gets_one_use(app, coupon):
+def test_service_same_customer_racing_gets_one_use(app, coupon, order_ids):
     from plugins.marketing.models import Coupon
     from plugins.marketing.services import claim_coupon
 
     def work(i):
-        claim_coupon("last3", order_id=2000 + i, customer_id=77)
+        claim_coupon("last3", order_id=order_ids[i][0], customer_id=order_ids[0][1])
         db.session.commit()
         return "ok"
 
