@@ -173,3 +173,19 @@ def test_check_api_returns_every_issue(api_client, admin_api):
     assert rep.post("/api/v1/workflows/check", json={"text": TEN_MISTAKES}).status_code == 403
     r = admin_api.post("/api/v1/workflows/check", json={"file": "x.yaml"})
     assert r.status_code == 422 and "text" in r.json["error"]["fields"]
+
+
+@pytest.mark.parametrize("shipped, default", [
+    ("order.yaml", "plugins/orders/workflows/order.yaml"),
+    ("return.yaml", "plugins/orders/workflows/return.yaml"),
+    ("lead.yaml", "plugins/crm/workflows/lead.yaml")])
+def test_shipped_files_start_as_the_plugins_defaults(shipped, default):
+    """The files in config/workflows/ ship identical to the built-in defaults (an admin then edits them)."""
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[3]
+    ours = yaml.safe_load((root / "config" / "workflows" / shipped).read_text(encoding="utf-8"))
+    theirs = yaml.safe_load((root / default).read_text(encoding="utf-8"))
+    assert ours == theirs
