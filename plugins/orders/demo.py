@@ -13,8 +13,7 @@ from sqlalchemy import select
 
 from core.audit import acting_as
 from core.db import db, quantize, utcnow
-from plugins.orders import services
-from plugins.orders.models import ZERO, Order, OrderLine, Payment, Shipment
+from plugins.orders.models import ZERO, Order, OrderLine, OrderSequence, Payment, Shipment
 
 STATUSES = [("completed", 50), ("shipped", 9), ("paid", 7), ("confirmed", 7), ("draft", 8),
             ("cancelled", 12), ("returned", 4)]
@@ -37,14 +36,18 @@ def populate(scale: float, seed: int) -> None:
     now = utcnow().replace(microsecond=0)
     statuses, weights = zip(*STATUSES, strict=True)
     owners_fallback = [c.owner_id for c in customers if c.owner_id] or [None]
-    with acting_as(None, "demo"):
+    # numbers are counted here and the per-year counters written once at the end (one writer)
+    counters = {s.year: s for s in db.session.scalars(select(OrderSequence).where(OrderSequence.prefix == "SO"))}
+    last = {year: seq.last for year, seq in counters.items()}
+    with acting_as(None, "demo"), db.session.no_autoflush:
         for i in range(n):
             cust = rng.choice(customers)
             placed = now - timedelta(days=rng.randint(0, 364), minutes=rng.randint(0, 1439))
             status = rng.choices(statuses, weights)[0]
             if status in ("draft", "confirmed", "paid") and (now - placed).days > 20:
                 placed = now - timedelta(days=rng.randint(0, 20), minutes=rng.randint(0, 1439))
-            order = Order(number=services.allocate_number("SO", placed.year), customer_id=cust.id,
+            last[placed.year] = last.get(placed.year, 0) + 1
+            order = Order(number=f"SO-{placed.year}-{last[placed.year]:06d}", customer_id=cust.id,
                           owner_id=cust.owner_id or rng.choice(owners_fallback), status=status,
                           currency="CNY", placed_at=placed, custom={})
             subtotal = ZERO
@@ -79,5 +82,16 @@ def populate(scale: float, seed: int) -> None:
                                               paid_at=order.returned_at))
             db.session.add(order)
             if i % 500 == 499:
+                _save_counters(counters, last)
                 db.session.commit()
+        _save_counters(counters, last)
         db.session.commit()
+
+
+def _save_counters(counters: dict, last: dict) -> None:
+    for year, value in last.items():
+        if year in counters:
+            counters[year].last = value
+        else:
+            counters[year] = OrderSequence(prefix="SO", year=year, last=value)
+            db.session.add(counters[year])

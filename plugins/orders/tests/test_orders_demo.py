@@ -25,3 +25,7 @@ def test_demo_orders_are_consistent(app, runner):
         if o.status in ("shipped", "completed"):
             assert o.shipped_at and o.paid_at and o.shipments and o.payments
     assert db.session.scalar(select(func.count()).select_from(OrderLine)) >= n
+    from plugins.orders.services import allocate_number
+
+    fresh = allocate_number("SO")
+    assert fresh not in set(numbers)
