@@ -66,11 +66,11 @@ def closure(names: Iterable[str], available: Mapping[str, Any], *, optional: boo
         m = available[n].manifest
         for d in m.depends:
             add(d)
+        out.append(n)  # before the optional ones: one may depend on n (orders <-> marketing)
         if optional:
             for d in m.optional:
                 if d in available and available[d].error is None:
                     add(d)
-        out.append(n)
 
     for n in names:
         add(n)
