@@ -110,7 +110,8 @@ class WorkflowCheck(MethodView):
         st = store()
         st.refresh(apply=False)
         taken = {e: st.files[s].display for e, s in st.sources.items() if st.files[s].path.name != file}
-        result = check_text(text, file, known_from_app(), counter=count_outside, taken=taken)
+        result = check_text(text, file, known_from_app(), counter=count_outside, taken=taken,
+                            in_force=st.in_force)
         return jsonify({"ok": result.ok and not result.skipped, "entity": result.entity,
                         "skipped": result.skipped,
                         "moves": {s: {"to": t, "records": n} for s, (t, n) in result.moves.items()},

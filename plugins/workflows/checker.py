@@ -475,10 +475,12 @@ class _Checker:
 
 
 def check_text(text: str, file: str, known: Known, *, counter: Counter | None = None,
-               taken: Mapping[str, str] | None = None) -> Result:
+               taken: Mapping[str, str] | None = None,
+               in_force: Callable[[str], Machine | None] | None = None) -> Result:
     """Check one workflow file's text; ``counter`` compares with the records in the database.
 
-    ``taken`` maps entity names to the file already defining them (one workflow per entity).
+    ``taken`` maps entity names to the file already defining them (one workflow per entity);
+    ``in_force`` gives the version running now, to warn about states the file drops.
     """
     result = Result(file)
     doc, issues = parse(text, file)
@@ -495,10 +497,12 @@ def check_text(text: str, file: str, known: Known, *, counter: Counter | None = 
     if ent is not None and taken and result.entity in taken and taken[result.entity] != file:
         checker.err(("entity",), f"entity '{result.entity}' already has a workflow in "
                                  f"{taken[result.entity]} (hint: one file per entity)")
+    counted: Mapping[str, int] = {}
     if ent is not None and counter is not None and isinstance(doc.data.get("states"), Mapping):
         states = {k for k in doc.data["states"] if isinstance(k, str)}
         smap = doc.data.get("state_map") if isinstance(doc.data.get("state_map"), Mapping) else {}
-        for state, count in sorted(counter(ent, ent.state_field, states).items()):
+        counted = counter(ent, ent.state_field, states)
+        for state, count in sorted(counted.items()):
             target = smap.get(state)
             if target is None:
                 checker.err(("states",), f"{count} {ent.name} record(s) are in state '{state}', which this "
@@ -506,6 +510,13 @@ def check_text(text: str, file: str, known: Known, *, counter: Counter | None = 
                                          "or keep the state)", key=True)
             elif target in states:
                 result.moves[state] = (target, count)
+    if ent is not None and in_force is not None and isinstance(doc.data.get("states"), Mapping):
+        running = in_force(ent.name)
+        if running is not None:
+            for gone in running.states:
+                if gone not in doc.data["states"] and gone not in counted:
+                    checker.warn(("states",), f"removes state '{gone}' of the version in force ({running.source}, "
+                                              f"version {running.version}); no record is in it", key=True)
     result.issues.sort(key=lambda i: (i.line, i.column, i.message))
     if result.ok:
         try:

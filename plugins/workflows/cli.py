@@ -45,7 +45,7 @@ def check_cmd(files: tuple[Path, ...]) -> None:
             click.echo(f"{display}:1:1: error: cannot read: {exc}", err=True)
             errors += 1
             continue
-        result = check_text(text, display, known, counter=count_outside, taken=taken)
+        result = check_text(text, display, known, counter=count_outside, taken=taken, in_force=st.in_force)
         if result.skipped:
             click.echo(f"notice: {result.skipped}")
             continue

@@ -163,7 +163,8 @@ class WorkflowStore:
             state.issues = [ConfigIssue(display, 1, 1, f"cannot read: {exc}")]
             log.error("workflow file refused: %s", state.issues[0])
             return
-        result = check_text(text, display, known, counter=count_outside, taken=self._taken(name))
+        result = check_text(text, display, known, counter=count_outside, taken=self._taken(name),
+                            in_force=self.in_force)
         state.entity, state.issues, state.notice = result.entity, result.issues, None
         if result.skipped:
             state.stamp, state.status, state.notice = stamp, "skipped", result.skipped
@@ -235,6 +236,13 @@ class WorkflowStore:
             db.session.commit()
 
     # -- lookups ---------------------------------------------------------------
+    def in_force(self, entity: str) -> Machine | None:
+        """The version running now (file or built-in), without looking at the files again."""
+        if entity in self.machines:
+            return self.machines[entity]
+        pair = current_app.extensions["dovetail"].registry.workflow_entities.get(entity)
+        return default_machine(pair[0]) if pair else None
+
     def machine(self, entity: str) -> Machine | None:
         self.refresh(apply=False)
         return self.machines.get(entity)

@@ -63,7 +63,9 @@ def check():
         if not text.strip():
             flash(_("Paste the YAML text of one workflow file."), "error")
         else:
-            result = check_text(text, file, known_from_app(), counter=count_outside)
+            st = store()
+            st.refresh(apply=False)
+            result = check_text(text, file, known_from_app(), counter=count_outside, in_force=st.in_force)
     return render_template("workflows/check.html", text=text, file=file, result=result)
 
 

@@ -256,3 +256,13 @@ def test_deleting_the_file_brings_back_the_default_unless_records_would_be_stran
     r = admin_api.post("/api/v1/workflows/reload").json
     assert r["ok"] is True and next(f for f in r["files"] if f["name"] == "ticket")["status"] == "removed"
     assert machine_for("ticket").source == "built-in"
+
+
+def test_check_warns_about_empty_states_the_file_drops(app, admin_api, ticket_file, wf, runner):
+    wf.write(ticket_file, WITH_TRIAGE)
+    admin_api.post("/api/v1/workflows/reload")
+    wf.write(ticket_file, TICKET)
+    res = runner.invoke(["workflow", "check", str(ticket_file)])
+    assert res.exit_code == 0, res.output
+    assert f"{ticket_file}:3:1: warning: removes state 'triage' of the version in force" in res.output
+    assert "no record is in it" in res.output
