@@ -122,7 +122,7 @@ class NoteView(MethodView):
 @blp.route("/conflict")
 class ConflictView(MethodView):
     @blp.response(200)
-    def get(self):
+    def post(self):
         """Always 409"""
         raise Conflict("Note 'x' already exists.", fields={"title": ["Taken."]})
 
@@ -130,7 +130,7 @@ class ConflictView(MethodView):
 @blp.route("/bad")
 class BadView(MethodView):
     @blp.response(200)
-    def get(self):
+    def post(self):
         """Always 400"""
         raise DovetailError("This request makes no sense.")
 
@@ -138,7 +138,7 @@ class BadView(MethodView):
 @blp.route("/crash")
 class CrashView(MethodView):
     @blp.response(200)
-    def get(self):
+    def post(self):
         """Always 500"""
         raise RuntimeError("secret internal detail")
 

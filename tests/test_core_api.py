@@ -52,15 +52,15 @@ def test_no_token_401_bad_token_401_no_permission_403(client, api_client):
 
 
 def test_every_error_has_the_json_shape(client, admin_api):
-    shape(admin_api.get("/api/v1/probe/bad"), 400, "bad_request")
+    shape(admin_api.post("/api/v1/probe/bad"), 400, "bad_request")
     shape(admin_api.get("/api/v1/probe/notes/424242"), 404, "not_found")
     shape(admin_api.get("/api/v1/no/such/route"), 404, "not_found")
     shape(admin_api.delete("/api/v1/probe/notes"), 405, "method_not_allowed")
-    err = shape(admin_api.get("/api/v1/probe/conflict"), 409, "conflict")
+    err = shape(admin_api.post("/api/v1/probe/conflict"), 409, "conflict")
     assert err["fields"] == {"title": ["Taken."]}
     err = shape(admin_api.post("/api/v1/probe/notes", json={"phone": "123"}), 422, "validation_error")
     assert err["fields"] == {"title": ["Missing data for required field."], "phone": ["Not a mobile."]}
-    err = shape(admin_api.get("/api/v1/probe/crash"), 500, "internal_error")
+    err = shape(admin_api.post("/api/v1/probe/crash"), 500, "internal_error")
     assert "secret internal detail" not in err["message"]
     r = admin_api.post("/api/v1/probe/notes", data="{not json", headers={"Content-Type": "application/json"})
     assert r.status_code in (400, 422)
