@@ -65,8 +65,14 @@ def populate(scale: float, seed: int) -> None:
         today = today_local()
         known = tiers()
         weights = [60, 25, 10, 5][:len(known)] + [5] * max(len(known) - 4, 0)
+        prefix = f"C{seed % 1000:03d}"
+        taken = set(db.session.scalars(select(Customer.external_code).where(
+            Customer.external_code.like(f"{prefix}%"))))
         customers: list[Customer] = []
         for i in range(n):
+            code = f"{prefix}{i + 1:06d}"
+            if code in taken:  # the same seed again: these demo customers exist already
+                continue
             owner = rng.choice(reps) if reps and rng.random() > 0.15 else None
             phone = fake.phone_number()
             if customers and i % 97 == 0:  # a few real-looking duplicates to merge
@@ -81,7 +87,7 @@ def populate(scale: float, seed: int) -> None:
                          owned_since=created if owner else None,
                          pool_entered_at=None if owner else now - timedelta(days=rng.randint(0, 60)),
                          consent_marketing=consent, consent_at=created if consent else None,
-                         notes=None, external_code=f"C{seed % 1000:03d}{i + 1:06d}", custom={},
+                         notes=None, external_code=code, custom={},
                          last_contact_at=now - timedelta(days=rng.randint(0, 26)) if owner else None,
                          created_at=created)
             customers.append(c)

@@ -475,7 +475,7 @@ def lead(lead_id: int):
     return render_template("crm/lead.html", lead=leads.lead_dict(obj, user), obj=obj, owner=owner,
                            state_label=statemachine.label_of(machine.states[obj.status].label)
                            if obj.status in machine.states else obj.status,
-                           transitions=statemachine.available("lead", obj, user),
+                           moves=statemachine.available("lead", obj, user),
                            history=statemachine.history("lead", obj.id))
 
 
