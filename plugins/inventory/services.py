@@ -285,6 +285,9 @@ def transfer(product_id: int, from_warehouse_id: int, to_warehouse_id: int, quan
         raise ValidationError("A transfer needs two different warehouses.",
                               fields={"to_warehouse_id": ["Must differ from the source warehouse."]})
     _inbound_ok(dst, "to_warehouse_id")
+    # Lock both stock rows in id order first, so two opposite transfers cannot deadlock.
+    ids = sorted([_stock_id(product.id, src.id), _stock_id(product.id, dst.id)])
+    db.session.execute(lock_for_update(select(StockLevel.id).where(StockLevel.id.in_(ids)).order_by(StockLevel.id)))
     out = _apply(product.id, src.id, d_on=-q, need_available=None if allow_negative() else q)
     if out is None:
         raise _short(product, src, q)
@@ -462,16 +465,17 @@ def set_reorder_point(product_id: int, point: int | None, warehouse_id: int | No
         raise ValidationError("The reorder point must be a whole number, zero or more.",
                               fields={"reorder_point": ["Must be a whole number, zero or more."]})
     product = get_product(product_id)
+    # The audit entry comes first: it takes the audit chain's lock before any stock row is
+    # locked, the same order as workflow transitions (no deadlock with a confirming order).
     if warehouse_id is not None:
         wh = get_warehouse(warehouse_id)
         sid = _stock_id(product.id, wh.id)
         row = db.session.get(StockLevel, sid)
-        before = row.reorder_point
+        _audit_point(product.id, row.reorder_point, point, wh.code)
         row.reorder_point = point
-        where = wh.code
     else:
         rp = db.session.scalar(select(ReorderPoint).where(ReorderPoint.product_id == product.id))
-        before = rp.reorder_point if rp else None
+        _audit_point(product.id, rp.reorder_point if rp else None, point, "default")
         if point is None:
             if rp is not None:
                 db.session.delete(rp)
@@ -483,11 +487,13 @@ def set_reorder_point(product_id: int, point: int | None, warehouse_id: int | No
             _stock_id(product.id, default_warehouse().id)  # so the product shows in stock lists/alerts
         except Conflict:
             pass
-        where = "default"
     db.session.flush()
-    audit_record(db.session, "update", "inventory_reorder_point", product.id,
+
+
+def _audit_point(product_id: int, before: int | None, after: int | None, where: str) -> None:
+    audit_record(db.session, "update", "inventory_reorder_point", product_id,
                  before={"reorder_point": before, "warehouse": where},
-                 after={"reorder_point": point, "warehouse": where})
+                 after={"reorder_point": after, "warehouse": where})
 
 
 def effective_point():

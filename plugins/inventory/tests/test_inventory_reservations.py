@@ -203,8 +203,8 @@ def test_concurrent_mixed_operations_keep_the_invariant(app, stockroom):
     def work(i):
         rng = random.Random(i)
         pid = (s.p1, s.p2)[i % 2]
-        for _step in range(4):
-            op = rng.choice(["receipt", "issue", "transfer", "adjust", "reserve", "release", "ship"])
+        for _step in range(6):
+            op = rng.choice(["receipt", "issue", "transfer", "back", "adjust", "reserve", "release", "ship"])
             try:
                 with db.session.begin_nested():
                     if op == "receipt":
@@ -213,6 +213,8 @@ def test_concurrent_mixed_operations_keep_the_invariant(app, stockroom):
                         services.issue(pid, s.sh, rng.randrange(1, 5))
                     elif op == "transfer":
                         services.transfer(pid, s.sh, s.gz, rng.randrange(1, 5))
+                    elif op == "back":  # opposite transfers must not deadlock
+                        services.transfer(pid, s.gz, s.sh, rng.randrange(1, 5))
                     elif op == "adjust":
                         services.adjust(pid, s.gz, rng.choice([-2, -1, 1, 2]), "count")
                     elif op == "reserve":
