@@ -59,10 +59,12 @@ def available_plugins(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
 def closure(names: Iterable[str], available: Mapping[str, Any], *, optional: bool = False) -> list[str]:
     """``names`` with their dependencies (and usable optional ones), deps first."""
     out: list[str] = []
+    visiting: set[str] = set()
 
     def add(n: str) -> None:
-        if n in out or n not in available or available[n].manifest is None:
+        if n in out or n in visiting or n not in available or available[n].manifest is None:
             return
+        visiting.add(n)
         m = available[n].manifest
         for d in m.depends:
             add(d)
