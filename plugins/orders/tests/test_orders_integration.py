@@ -266,3 +266,15 @@ def test_return_window_days_uses_shipped_time(admin_api, make_customer, make_pro
     db.session.commit()
     items = {t["key"]: t for t in admin_api.get(f"/api/v1/orders/{o['id']}/transitions").json["items"]}
     assert items["return"]["allowed"] is True
+
+
+def test_crm_merge_api_moves_orders_and_purchase_history_follows(admin_api, make_customer, make_product):
+    a, b, p = make_customer(), make_customer(), make_product("80.00")
+    o = _order(admin_api, b, p, 2)
+    _go(admin_api, o["id"], "confirm")
+    r = admin_api.post("/api/v1/customers/merge", json={"survivor_id": a.id, "merged_ids": [b.id]})
+    assert r.status_code == 200, r.json
+    assert admin_api.get(f"/api/v1/orders/{o['id']}").json["customer_id"] == a.id
+    purchases = admin_api.get(f"/api/v1/customers/{a.id}/purchases")
+    assert purchases.status_code == 200
+    assert o["number"] in purchases.get_data(as_text=True)
