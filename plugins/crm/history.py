@@ -3,8 +3,9 @@
 ``order.created`` / ``order.status_changed`` / ``order.returned`` upsert one
 ``crm_purchase`` row per order, then the customer's ``order_count``, ``total_spent``
 and ``last_purchase_at`` are recomputed from those rows. Drafts and cancelled orders
-are listed but not counted; a return subtracts ``returned_total`` (or ``refund_total``)
-when the event carries it.
+are listed but not counted; a return subtracts its ``returned_amount`` (one event per
+return, accumulated) or, when the event carries a cumulative ``returned_total`` /
+``refund_total``, that amount.
 """
 
 from __future__ import annotations
@@ -71,8 +72,11 @@ def on_order_event(name: str, payload: dict[str, Any]) -> None:
     p.total = _money(payload.get("total"))
     p.discount_total = _money(payload.get("discount_total"))
     returned = payload.get("returned_total", payload.get("refund_total"))
-    if returned is not None:
+    if returned is not None:  # cumulative amount returned on this order
         p.returned_total = min(_money(returned), p.total)
+    elif name == "order.returned" and payload.get("returned_amount") is not None:
+        # the amount of this one return (orders sends one event per return)
+        p.returned_total = min((p.returned_total or Decimal("0.00")) + _money(payload["returned_amount"]), p.total)
     placed = parse_iso(payload.get("placed_at"))
     p.placed_at = placed or p.placed_at or utcnow()
     lines = payload.get("lines")

@@ -71,3 +71,15 @@ def test_unknown_customer_or_bad_values_never_break_the_order(app, customer):
     assert db.session.query(Purchase).filter_by(order_id=9).count() == 0
     p = db.session.query(Purchase).filter_by(order_id=10).one()
     assert p.total == Decimal("0.00") and p.placed_at is not None
+
+
+def test_partial_returns_accumulate(app, org, customer):
+    cid = customer["id"]
+    emit("order.created", **_order(20, cid, status="completed", total="300.00"))
+    emit("order.returned", **_order(20, cid, status="completed", total="300.00"), returned_amount="100.00")
+    emit("order.returned", **_order(20, cid, status="completed", total="300.00"), returned_amount="50.50")
+    db.session.commit()
+    assert db.session.get(Customer, cid).total_spent == Decimal("149.50")
+    emit("order.returned", **_order(20, cid, status="returned", total="300.00"), returned_amount="999.00")
+    db.session.commit()
+    assert db.session.get(Customer, cid).total_spent == Decimal("0.00")  # never below zero
