@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from flask import jsonify, request
+from flask import Response, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import or_, select
@@ -186,6 +186,25 @@ class StatsView(MethodView):
 
         user = require(READ)
         return _json(order_stats(user, args))
+
+
+@orders_blp.route("/export")
+class ExportView(MethodView):
+    @orders_blp.arguments(OrderArgs, location="query")
+    def get(self, args):
+        """Download the orders you may see, one row per line (?format=csv|xlsx, list filters)"""
+        from core.export import csv_bytes, xlsx_bytes
+        from plugins.orders.cli import export_rows
+
+        user = require("orders.order.export")
+        stmt = filter_orders(select_for(Order, READ, user), args, request.args)
+        header, rows = export_rows(stmt=stmt, user=user)
+        if request.args.get("format") == "xlsx":
+            return Response(xlsx_bytes(header, rows, "orders"), headers={
+                "Content-Disposition": 'attachment; filename="orders.xlsx"'},
+                mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        return Response(csv_bytes(header, rows), mimetype="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="orders.csv"'})
 
 
 @orders_blp.route("/<int:order_id>")

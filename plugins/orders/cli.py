@@ -237,32 +237,46 @@ def import_orders(path: str | Path, *, progress: Any = None) -> tuple[dict[str, 
     return counts, errors
 
 
-def export_rows(*, status: str | None = None, date_from: date | None = None,
-                date_to: date | None = None) -> tuple[list[str], Iterator[list[Any]]]:
-    """One row per order line, in the import's column layout (re-importable)."""
+def export_rows(*, status: str | None = None, date_from: date | None = None, date_to: date | None = None,
+                stmt: Any = None, user: Any = None) -> tuple[list[str], Iterator[list[Any]]]:
+    """One row per order line, in the import's column layout (re-importable).
+
+    ``stmt`` (a scoped ``select(Order)``) and ``user`` come from the API export: the
+    customer's phone is masked there for users without ``crm.customer.read_personal``.
+    """
     from core.models import User
+    from core.scope import mask_value
     from plugins.crm.models import Customer
 
-    cols = custom.columns("order", None)
+    cols = custom.columns("order", user)
+    masked = user is not None and not services.can_read_customer_names(user)
 
     def rows() -> Iterator[list[Any]]:
-        stmt = select(Order).order_by(Order.id)
+        query = (stmt if stmt is not None else select(Order)).order_by(Order.id)
         if status:
-            stmt = stmt.where(Order.status == status)
+            query = query.where(Order.status == status)
         if date_from:
-            stmt = stmt.where(Order.placed_at >= datetime.combine(date_from, time.min))
+            query = query.where(Order.placed_at >= datetime.combine(date_from, time.min))
         if date_to:
-            stmt = stmt.where(Order.placed_at <= datetime.combine(date_to, time.max))
+            query = query.where(Order.placed_at <= datetime.combine(date_to, time.max))
         users = dict(db.session.execute(select(User.id, User.username)).all())
-        for order in db.session.scalars(stmt.execution_options(yield_per=500)):
+        for order in db.session.scalars(query.execution_options(yield_per=500)):
             cust = db.session.get(Customer, order.customer_id)
-            code = (cust.external_code or cust.phone or str(cust.id)) if cust else ""
+            if cust is None:
+                code = ""
+            elif cust.external_code:
+                code = cust.external_code
+            elif cust.phone:
+                code = mask_value(cust.phone, "phone") if masked else cust.phone
+            else:
+                code = str(cust.id)
+            values = custom.dump("order", order.custom, user) if user is not None else (order.custom or {})
             for ln in order.lines:
                 yield [order.external_number or order.number, order.number,
                        order.placed_at.strftime("%Y-%m-%d %H:%M:%S"), order.status, code,
                        users.get(order.owner_id, ""), ln.sku, ln.name, ln.quantity, ln.unit_price,
                        ln.line_discount, ln.line_total, order.subtotal, order.discount_total, order.total,
-                       order.currency] + [(order.custom or {}).get(k) for k, _label in cols]
+                       order.currency] + [values.get(k) for k, _label in cols]
 
     return list(EXPORT_COLUMNS) + [f"custom.{k}" for k, _label in cols], rows()
 

@@ -96,6 +96,8 @@ class OrderArgs(ListArgs):
     owner_id = fields.Integer()
     date_from = fields.Date(metadata={"description": "Placed on or after this day."})
     date_to = fields.Date(metadata={"description": "Placed on or before this day."})
+    format = fields.String(validate=validate.OneOf(["csv", "xlsx"]),
+                           metadata={"description": "Export only: csv (default) or xlsx."})
 
 
 class OrderStatsArgs(Schema):

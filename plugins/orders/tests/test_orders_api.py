@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 
 def _create(api, customer, product, qty=2, **extra):
     body = {"customer_id": customer.id, "lines": [{"product_id": product.id, "quantity": qty}], **extra}
@@ -154,3 +156,42 @@ def test_quote_writes_nothing(rep_api, rep, make_customer, make_product):
     assert rep_api.get("/api/v1/orders").json["total"] == 0
     assert rep_api.post("/api/v1/orders/quote", json={"lines": [{"product_id": p.id, "quantity": 1}]}).json[
         "total"] == "19.99"
+
+
+def test_api_export_is_scoped_and_masks_phones(api_client, make_user, make_team, make_customer, make_product,
+                                               admin_api):
+    team = make_team("North")
+    mgr = make_user("mgr", role="manager", team=team)
+    p = make_product("1.00")
+    _create(admin_api, make_customer(phone="13900001111"), p)           # admin's order: outside the team
+    _create(admin_api, make_customer(mgr, phone="13900002222"), p, owner_id=mgr.id)
+    r = api_client(mgr).get("/api/v1/orders/export")
+    assert r.status_code == 200 and r.mimetype == "text/csv"
+    lines = r.data.decode("utf-8-sig").splitlines()
+    assert len(lines) == 2 and "13900002222" in lines[1]
+    full = admin_api.get("/api/v1/orders/export?format=xlsx")
+    assert full.status_code == 200 and full.data[:2] == b"PK"
+    mk = api_client(make_user("mk", role=["marketing"]))
+    assert mk.get("/api/v1/orders/export").status_code == 403
+    assert api_client(make_user("rep7", role="rep")).get("/api/v1/orders/export").status_code == 403
+
+
+class TestExportMasking:
+    @pytest.fixture
+    def dovetail_config_dir(self, dovetail_config_dir):
+        import yaml
+
+        path = dovetail_config_dir / "roles.yaml"
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc["roles"]["clerk"] = {"label": {"en": "Clerk"}, "scope": "all",
+                                 "permissions": ["orders.order.read", "orders.order.export"]}
+        path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+        return dovetail_config_dir
+
+    def test_clerk_without_personal_right_sees_masked_phone_and_name(self, api_client, make_user, make_customer,
+                                                                     make_product, admin_api):
+        _create(admin_api, make_customer(phone="13900003333", name="赵敏"), make_product())
+        clerk = api_client(make_user("clerk1", role="clerk"))
+        text = clerk.get("/api/v1/orders/export").data.decode("utf-8-sig")
+        assert "139****3333" in text and "13900003333" not in text
+        assert clerk.get("/api/v1/orders").json["items"][0]["customer_name"] == "赵*"
