@@ -272,7 +272,9 @@ def _format(contrib: Mapping[str, list[str]], counts: Mapping[str, int | None] |
             continue
         lines.append(f"  {kind}: {len(items) if items else 'none'}")
         lines.extend(f"    {item}" for item in items)
-    tables = contrib.get("tables", [])
+    if "tables" not in contrib:
+        return lines
+    tables = contrib["tables"]
     lines.append(f"  tables: {len(tables) if tables else 'none'}")
     for t in tables:
         n = (counts or {}).get(t)
