@@ -94,3 +94,34 @@ def test_rep_cannot_open_marketing_pages(client, make_user):
     login(client, make_user("rep1", role="rep"))
     assert client.get("/marketing/campaigns").status_code == 403
     assert client.get("/marketing/promotions/new").status_code == 403
+
+
+def test_campaign_detail_with_orders_segment_and_export(web, admin_api, shop, make_customer):
+    from plugins.crm.services import save_segment
+
+    seg = save_segment({"name": "金卡", "filters": {"tier": ["gold"]}}, None)
+    db.session.commit()
+    t = _today()
+    camp = admin_api.post("/api/v1/campaigns", json={"name": "会员日", "starts_on": t.isoformat(),
+                                                     "ends_on": t.isoformat(), "status": "active",
+                                                     "budget": "500", "segment_id": seg.id}).json
+    admin_api.post("/api/v1/promotions", json={"campaign_id": camp["id"], "name": "立减 15", "kind": "amount",
+                                               "amount": "15"})
+    gold = make_customer(name="张三", tier="gold")
+    make_customer(name="李四", tier="gold", consent=False)
+    r = admin_api.post("/api/v1/orders", json={"customer_id": gold.id,
+                                               "lines": [{"product_id": shop["tea"].id, "quantity": 1}]})
+    assert r.status_code == 201 and r.json["total"] == "143.00"
+    text = web.get(f"/marketing/campaigns/{camp['id']}").get_data(as_text=True)
+    assert "143.00" in text and "15.00" in text and "<rect" in text
+    assert "1 customers of the segment agreed to marketing contact." in text
+    r = web.get(f"/marketing/campaigns/{camp['id']}/audience.csv")
+    assert r.status_code == 200 and "张三" in r.get_data(as_text=True)
+    assert "李四" not in r.get_data(as_text=True)
+
+
+def test_openapi_documents_marketing(admin_api):
+    doc = admin_api.get("/api/v1/openapi.json").json
+    for path in ("/api/v1/campaigns", "/api/v1/campaigns/{campaign_id}/effectiveness",
+                 "/api/v1/campaigns/{campaign_id}/audience", "/api/v1/promotions", "/api/v1/coupons"):
+        assert path in doc["paths"], path
