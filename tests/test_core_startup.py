@@ -98,9 +98,12 @@ def test_console_script_prints_one_line_and_no_traceback(tmp_path, make_dist, co
              (["sb"], "sb", "depends on 'sa'"),
              (["cy1", "cy2"], "cy1", "dependency cycle"),
              (["boom"], "boom", "No module named 'no_such_dependency_for_boom'")]
-    for enabled, name, words in cases:
-        cfg = config_dir(enabled)
-        proc = run_dovetail("--config", str(cfg), "users", "list", pythonpath=[site])
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(cases)) as pool:  # independent processes: run them side by side
+        procs = list(pool.map(lambda case: run_dovetail("--config", str(config_dir(case[0])), "users", "list",
+                                                        pythonpath=[site]), cases))
+    for (_enabled, name, words), proc in zip(cases, procs, strict=True):
         _one_clear_line(proc, name, words)
         assert proc.stderr.startswith("error: plugin ")
     # and the same plugins are listed fine
