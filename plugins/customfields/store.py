@@ -331,6 +331,8 @@ def force_accept(actor: str | None, *, forced: bool, note: str = "") -> tuple[Lo
         if version is None or version.sha256 != loaded.sha256 or bad:
             record_accepted(st, loaded, forced=bool(bad), actor=actor, note=note)
             db.session.commit()
+            if st.path.exists():
+                os.utime(st.path)  # running workers that refused this file look at it again
         st.defs, st.sha256, st.problems, st.seen = loaded.defs, loaded.sha256, [], _stat(st.path)
         st.warnings = [str(w) for w in loaded.warnings]
         return loaded, found

@@ -188,3 +188,18 @@ def test_missing_file_means_no_fields(app, admin_api):
     r = admin_api.post("/api/v1/cftest-gadgets", json={"name": "a", "custom": {"x": 1}})
     assert r.json["error"]["fields"] == {"custom": {"x": ["Unknown field."]}}
     assert admin_api.get("/api/v1/custom-fields").json["total"] == 0
+
+
+def test_a_running_worker_takes_a_change_forced_from_the_cli(app, admin_api, fields_file, runner):
+    fields_file(BASE)
+    admin_api.post("/api/v1/cftest-gadgets", json={"name": "g", "custom": {"level": "abc"}})
+    fields_file(BASE.replace("level:\n      type: string", "level:\n      type: integer"))
+    admin_api.get("/api/v1/custom-fields")  # this worker refuses the edit
+    worker = store.state(app)
+    assert worker.get("gadget", "level").type == "string" and worker.problems
+    other = store.State(worker.path)  # another process: it has seen the refused file too
+    other.seen, other.defs, other.problems = worker.seen, dict(worker.defs), list(worker.problems)
+    assert runner.invoke(["fields", "check", "--force"]).exit_code == 0
+    app.extensions[store.EXT_KEY] = other
+    admin_api.get("/api/v1/custom-fields")
+    assert other.get("gadget", "level").type == "integer" and other.problems == []
