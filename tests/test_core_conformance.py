@@ -115,3 +115,9 @@ def test_the_suite_catches_bad_manifest_unknown_hooks_and_undeclared_permissions
     assert "'badp.thing.delete' (plugin.py:2)" in text and "'badp.thing.export' (page.html:1)" in text
     assert "menu entry 'badp.x' needs undeclared permission 'badp.thing.write'" in text
     assert "badp.thing.read'" not in text and "docstring" not in text
+
+
+def test_conformance_tests_builds_the_class():
+    cls = conformance.conformance_tests("crm", enabled="all")
+    assert issubclass(cls, PluginConformance) and cls.plugin == "crm" and cls.enabled == "all"
+    assert cls.__name__.startswith("Test")

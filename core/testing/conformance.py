@@ -6,8 +6,9 @@
 
     class TestConformance(PluginConformance):
         plugin = "crm"
+        enabled = "all"   # optional: disable it among every installed plugin
 
-It checks that the plugin
+or ``TestConformance = conformance_tests("crm")``. It checks that the plugin
 
 * has a valid manifest (name, version, dependencies that exist, migrations folder);
 * implements only hooks that exist and are documented, with matching signatures;
@@ -488,9 +489,10 @@ class PluginConformance:
 
     #: the plugin under test (its entry-point / manifest name)
     plugin: str = ""
-    #: the set in which the plugin is disabled (None: the ``dovetail_plugins`` fixture's
-    #: value, and when that is None too, every installed plugin that can load)
-    enabled: tuple[str, ...] | None = None
+    #: the set in which the plugin is disabled: a tuple of names, "all" (every installed
+    #: plugin that can load), or None (the ``dovetail_plugins`` fixture's value; "all" when
+    #: that is None too)
+    enabled: tuple[str, ...] | str | None = None
     #: strings shaped like permissions that are not (event names …)
     not_permissions: tuple[str, ...] = ()
 
@@ -510,6 +512,8 @@ class PluginConformance:
         env.config_dir = dovetail_config_dir
         env.database_url = dovetail_database_url
         env.enabled = self.enabled if self.enabled is not None else dovetail_plugins
+        if env.enabled == "all":
+            env.enabled = None
 
         def build(plugins: Iterable[str], **kw: Any) -> Any:
             return built_app(plugins, config_dir=dovetail_config_dir, database_url=dovetail_database_url,
@@ -579,6 +583,11 @@ class PluginConformance:
         assert not problems, "\n".join(problems)
 
 
-__all__ = ["PluginConformance", "manifest_problems", "hook_problems", "permission_problems",
+def conformance_tests(plugin: str, **options: Any) -> type:
+    """``TestConformance = conformance_tests("crm")``: the suite as a ready test class."""
+    return type("TestConformance", (PluginConformance,), {"plugin": plugin, **options})
+
+
+__all__ = ["PluginConformance", "conformance_tests", "manifest_problems", "hook_problems", "permission_problems",
            "used_permissions", "smoke_problems", "migration_problems", "openapi_problems",
            "built_app", "closure", "dependents", "available_plugins"]
