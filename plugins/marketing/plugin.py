@@ -7,7 +7,7 @@ from pathlib import Path
 from marshmallow import Schema, fields, validate
 
 from core import hookimpl
-from core.registry import MenuItem, Permission, PluginManifest, Report
+from core.registry import CliCommand, MenuItem, Permission, PluginManifest, Report
 
 HERE = Path(__file__).parent
 
@@ -72,6 +72,13 @@ def register_menu_items():
                      order=500),
             MenuItem("marketing.promotions", "Promotions", "marketing_web.promotions",
                      "marketing.promotion.read", order=510)]
+
+
+@hookimpl
+def register_commands():
+    from plugins.marketing.cli import export_audience_cmd
+
+    return [CliCommand(export_audience_cmd, group="export")]
 
 
 @hookimpl

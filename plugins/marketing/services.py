@@ -829,7 +829,8 @@ def effectiveness(campaign: Campaign, user: Any) -> dict[str, Any]:
     spend = quantize(discount + gift_value)
     return {
         "campaign_id": campaign.id, "name": campaign.name, "starts_on": campaign.starts_on.isoformat(),
-        "ends_on": campaign.ends_on.isoformat(), "currency": "CNY",
+        "ends_on": campaign.ends_on.isoformat(),
+        "currency": current_app.extensions["dovetail"].config.currency,
         "orders": p_orders, "revenue": str(p_revenue), "discount_given": str(discount),
         "gift_value": str(gift_value), "customers_reached": p_customers,
         "average_order_value": str(aov_p), "other_orders": o_orders, "other_revenue": str(o_revenue),
@@ -868,7 +869,7 @@ def campaign_report(params: Mapping[str, Any], user: Any) -> tuple[list[str], li
 
 def audience_query(campaign: Campaign, user: Any, q: str | None = None) -> Any:
     """Customers of the campaign's segment who consented to marketing contact, within
-    ``user``'s customer scope. No segment: an error (a campaign without a target)."""
+    ``user``'s customer scope (``user`` None: all, for the CLI). No segment: an error."""
     from core.scope import select_for
     from plugins.crm.models import Customer
 
@@ -878,7 +879,8 @@ def audience_query(campaign: Campaign, user: Any, q: str | None = None) -> Any:
     if segment_name(campaign.segment_id) is None:
         raise NotFound(f"The target segment {campaign.segment_id} of campaign '{campaign.name}' no longer exists.")
     ids = segment_ids_query(campaign.segment_id)
-    stmt = select_for(Customer, "crm.customer.read", user).where(
+    base = select(Customer) if user is None else select_for(Customer, "crm.customer.read", user)
+    stmt = base.where(
         Customer.id.in_(ids), Customer.consent_marketing.is_(True))
     if q:
         stmt = stmt.where(or_(Customer.region.ilike(f"%{_escape(q)}%", escape="\\"),

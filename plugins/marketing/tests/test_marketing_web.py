@@ -125,3 +125,24 @@ def test_openapi_documents_marketing(admin_api):
     for path in ("/api/v1/campaigns", "/api/v1/campaigns/{campaign_id}/effectiveness",
                  "/api/v1/campaigns/{campaign_id}/audience", "/api/v1/promotions", "/api/v1/coupons"):
         assert path in doc["paths"], path
+
+
+def test_cli_exports_the_target_list(runner, admin_api, make_customer, make_user, tmp_path):
+    from plugins.crm.services import save_segment
+
+    seg = save_segment({"name": "VIP", "filters": {"tier": ["vip"]}}, None)
+    db.session.commit()
+    t = _today().isoformat()
+    camp = admin_api.post("/api/v1/campaigns", json={"name": "VIP 日", "starts_on": t, "ends_on": t,
+                                                     "segment_id": seg.id}).json
+    make_customer(name="+王五", tier="vip")
+    make_user("mkt", role="marketing")
+    out = tmp_path / "aud.csv"
+    r = runner.invoke(["export", "campaign-audience", str(camp["id"]), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "'+王五" in out.read_text(encoding="utf-8-sig")
+    r = runner.invoke(["export", "campaign-audience", str(camp["id"]), "--as", "mkt"])
+    assert r.exit_code == 0, r.output
+    assert "'+**" in r.stdout and "王五" not in r.stdout
+    r = runner.invoke(["export", "campaign-audience", "999"], catch_exceptions=True)
+    assert r.exit_code != 0 and "no campaign with id 999" in r.output
