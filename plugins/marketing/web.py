@@ -255,7 +255,7 @@ def promotion(promotion_id: int):
     user = require(P_READ)
     p = get_for(Promotion, promotion_id, P_READ, user)
     page = _page()
-    stmt = select(Coupon).where(Coupon.promotion_id == p.id).order_by(Coupon.id.desc())
+    stmt = select_for(Coupon, P_READ, user).where(Coupon.promotion_id == p.id).order_by(Coupon.id.desc())
     coupons, total = page_of(stmt, {"page": page, "per_page": PER_PAGE})
     return render_template("marketing/promotion.html", p=p, coupons=coupons, total=total, page=page,
                            per_page=PER_PAGE, kind_labels=KIND_LABELS, form=CouponForm(), tiers_text=_tiers_text(p),
@@ -339,8 +339,8 @@ def coupons_generate(promotion_id: int):
         else:
             flash(_("%(n)s coupon code(s) created.", n=len(made)))
             return redirect(url_for("marketing_web.promotion", promotion_id=p.id))
-    coupons, total = page_of(select(Coupon).where(Coupon.promotion_id == p.id).order_by(Coupon.id.desc()),
-                             {"page": 1, "per_page": PER_PAGE})
+    coupons, total = page_of(select_for(Coupon, P_READ, user).where(Coupon.promotion_id == p.id)
+                             .order_by(Coupon.id.desc()), {"page": 1, "per_page": PER_PAGE})
     return render_template("marketing/promotion.html", p=p, coupons=coupons, total=total, page=1,
                            per_page=PER_PAGE, kind_labels=KIND_LABELS, form=form, tiers_text=_tiers_text(p),
                            can_write=has_permission(user, P_WRITE), can_coupon=True), 422

@@ -146,3 +146,17 @@ def test_cli_exports_the_target_list(runner, admin_api, make_customer, make_user
     assert "'+**" in r.stdout and "王五" not in r.stdout
     r = runner.invoke(["export", "campaign-audience", "999"], catch_exceptions=True)
     assert r.exit_code != 0 and "no campaign with id 999" in r.output
+
+
+def test_manager_sees_campaign_and_effect_but_cannot_edit(client, admin_api, make_user):
+    t = _today().isoformat()
+    camp = admin_api.post("/api/v1/campaigns", json={"name": "团队月", "starts_on": t, "ends_on": t}).json
+    admin_api.post("/api/v1/promotions", json={"campaign_id": camp["id"], "name": "立减 5", "kind": "amount",
+                                               "amount": "5"})
+    login(client, make_user("mgr", role="manager"))
+    r = client.get(f"/marketing/campaigns/{camp['id']}")
+    text = r.get_data(as_text=True)
+    assert r.status_code == 200 and "立减 5" in text and "Effectiveness" in text
+    assert "/marketing/promotions/" not in text and "/edit" not in text
+    assert client.get(f"/marketing/campaigns/{camp['id']}/edit").status_code == 403
+    assert client.get(f"/marketing/campaigns/{camp['id']}/audience.csv").status_code == 403
