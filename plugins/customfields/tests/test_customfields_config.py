@@ -203,3 +203,14 @@ def test_a_running_worker_takes_a_change_forced_from_the_cli(app, admin_api, fie
     app.extensions[store.EXT_KEY] = other
     admin_api.get("/api/v1/custom-fields")
     assert other.get("gadget", "level").type == "integer" and other.problems == []
+
+
+def test_fields_of_a_disabled_plugin_are_a_warning_not_an_error(admin_api, fields_file, runner):
+    """crm is installed but not enabled here: its customer fields stay in the file, inactive."""
+    fields_file(BASE + "  customer:\n    wechat_id:\n      type: string\n      label: {en: WeChat ID}\n")
+    result = runner.invoke(["fields", "check"])
+    assert result.exit_code == 0, result.output
+    assert "custom_fields.yaml:11:3: warning: entity 'customer' belongs to disabled plugin 'crm'; " \
+           "its fields are inactive" in result.output
+    assert admin_api.get("/api/v1/custom-fields").json["total"] == 2
+    assert admin_api.post("/api/v1/cftest-gadgets", json={"name": "g", "custom": {"level": "x"}}).status_code == 201
