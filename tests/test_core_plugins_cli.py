@@ -38,6 +38,11 @@ def test_list_works_when_the_app_cannot_start(site, config_dir, cli, make_dist):
     result = cli(cfg, "users", "list")
     assert result.exit_code == 1
     assert "'ghost'" in result.output and "unknown plugin" in result.output
+    # the way out: disabling the missing plugin is allowed, then the app starts
+    assert cli(cfg, "plugins", "disable", "ghost").exit_code == 0
+    assert cli(cfg, "db", "upgrade").exit_code == 0
+    result = cli(cfg, "plugins", "enable", "broken")
+    assert result.exit_code == 1 and "cannot be enabled" in result.output and "boom at import" in result.output
 
 
 def test_disable_with_an_enabled_dependent_is_refused_file_unchanged(site, config_dir, cli):
