@@ -765,7 +765,8 @@ def settle_order_coupons(order: Any, cart: Any) -> None:
 def handle_event(event: Any) -> None:
     """Give coupon uses back when an order is cancelled (or deleted)."""
     p = event.payload
-    if event.name == "order.status_changed" and p.get("status") == "cancelled" and p.get("order_id"):
+    cancelled = p.get("status") == "cancelled" or p.get("transition") == "cancel"
+    if event.name == "order.status_changed" and cancelled and p.get("order_id"):
         release_order_coupons(int(p["order_id"]), "order cancelled")
     elif event.name == "order.deleted" and p.get("order_id"):
         release_order_coupons(int(p["order_id"]), "order deleted")
