@@ -353,6 +353,47 @@ class RecycleView(MethodView):
         return _json({"returned": returned})
 
 
+# --- import -----------------------------------------------------------------------
+
+
+class ImportError_(Schema):
+    line = fields.Integer()
+    column = fields.String()
+    reason = fields.String()
+
+
+class ImportOut(Schema):
+    rows = fields.Integer()
+    created = fields.Integer()
+    updated = fields.Integer()
+    unchanged = fields.Integer()
+    rejected = fields.Integer()
+    errors = fields.List(fields.Nested(ImportError_))
+
+
+@customers_blp.route("/import")
+class ImportView(MethodView):
+    @customers_blp.response(200, ImportOut)
+    def post(self):
+        """Import a CSV/XLSX upload (multipart field 'file'); rows match only your customers"""
+        import tempfile
+        from pathlib import Path
+
+        user = require("crm.customer.import")
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            raise ValidationError("Upload the file as multipart field 'file'.", fields={"file": ["Required."]})
+        suffix = Path(upload.filename).suffix.lower()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"upload{suffix}"
+            upload.save(path)
+            result = transfer.import_customers(path, user=user, default_owner=user)
+        return _json({"rows": result.rows, "created": result.created, "updated": result.updated,
+                      "unchanged": result.unchanged, "rejected": len(result.rejected_lines),
+                      "errors": [{"line": e.line, "column": e.column, "reason": e.reason}
+                                 for e in result.errors[:1000]]})
+
+
 # --- export -----------------------------------------------------------------------
 
 

@@ -29,7 +29,7 @@ from sqlalchemy import select
 
 from core import custom
 from core.db import db, utcnow
-from core.errors import ValidationError
+from core.errors import DovetailError, ValidationError
 from core.export import safe_cell
 from core.models import User
 from core.scope import can_read_personal, log_personal_access, mask
@@ -235,13 +235,29 @@ def _flatten(messages: Any, prefix: str = "") -> list[tuple[str, str]]:
 
 
 class _Matcher:
-    """Existing customers by external code and by every phone, plus this file's new rows."""
+    """Existing customers by external code and by every phone, plus this file's new rows.
 
-    def __init__(self) -> None:
+    With a ``user``, only customers in their scope match (an API import never updates
+    another rep's customer); external codes stay unique across everyone's customers.
+    """
+
+    TAKEN = object()
+
+    def __init__(self, user: User | None = None) -> None:
+        from core.scope import restrict
+
         self.by_code: dict[str, Any] = {}
         self.by_phone: dict[str, Any] = {}
+        self.all_codes: set[str] = set()
+        visible = None
+        if user is not None:
+            visible = set(db.session.scalars(restrict(select(Customer.id), Customer, user)))
         for cid, code, phone, phones in db.session.execute(
                 select(Customer.id, Customer.external_code, Customer.phone, Customer.phones)):
+            if code:
+                self.all_codes.add(code)
+            if visible is not None and cid not in visible:
+                continue
             if code:
                 self.by_code[code] = cid
             for p in [phone, *(phones or [])]:
@@ -249,8 +265,11 @@ class _Matcher:
                     self.by_phone[p] = cid
 
     def find(self, data: dict[str, Any]) -> Any:
-        if data.get("external_code") and data["external_code"] in self.by_code:
-            return self.by_code[data["external_code"]]
+        code = data.get("external_code")
+        if code and code in self.by_code:
+            return self.by_code[code]
+        if code and code in self.all_codes:
+            return self.TAKEN
         for p in [data.get("phone"), *(data.get("phones") or [])]:
             if p and p in self.by_phone:
                 return self.by_phone[p]
@@ -259,6 +278,7 @@ class _Matcher:
     def add(self, c: Customer) -> None:
         if c.external_code:
             self.by_code[c.external_code] = c
+            self.all_codes.add(c.external_code)
         for p in c.phones or []:
             self.by_phone.setdefault(p, c)
 
@@ -277,7 +297,7 @@ def import_customers(path: str | Path, *, user: User | None = None, default_owne
         raise ValidationError(f"'{path.name}' lacks the column 'name' (姓名).",
                               fields={"file": ["Missing column name."]})
     owners: dict[str, int | None] = {}
-    matcher = _Matcher()
+    matcher = _Matcher(user)
     schema = CustomerIn()
     pending = 0
     now = utcnow()
@@ -306,6 +326,12 @@ def import_customers(path: str | Path, *, user: User | None = None, default_owne
             owner_id = owners[uname]
             if owner_id is None:
                 problems.append(("owner", f"No active user '{uname}'."))
+            elif user is not None and owner_id != user.id:
+                try:  # the same rules as the API: crm.pool.manage, and a manager's own team
+                    services._check_owner(owner_id, user)
+                except DovetailError as exc:
+                    reason = next(iter(exc.fields.get("owner_id", [])), None) or exc.message
+                    problems.append(("owner", reason))
         if data.get("custom") and not problems:
             try:
                 data["custom"] = custom.validate("customer", data["custom"], user, partial=True)
@@ -316,6 +342,9 @@ def import_customers(path: str | Path, *, user: User | None = None, default_owne
                 result.errors.append(RowError(line, col, reason))
             continue
         match = matcher.find(data)
+        if match is _Matcher.TAKEN:
+            result.errors.append(RowError(line, "external_code", "Already used by another customer."))
+            continue
         if match is None:
             c = Customer(name=data["name"], tier=check_tier(data.get("tier")), tags=data.get("tags", []),
                          email=data.get("email"), address=data.get("address"), region=data.get("region"),

@@ -161,3 +161,29 @@ def test_api_export_xlsx_and_segment(app, org, new_customer):
     ws = load_workbook(io.BytesIO(r.data), read_only=True).worksheets[0]
     assert len(list(ws.iter_rows(values_only=True))) == 3
     assert org.manager1.get("/api/v1/customers/export?format=pdf").status_code == 422
+
+
+def test_api_import_is_scoped_to_the_uploader(app, org, new_customer):
+    theirs = new_customer(org.rep3, name="别人的", phone="13800000001", external_code="T-1")
+    body = ("name,phone,external_code,owner\n"
+            "改名,13800000001,,\n"          # rep3's phone: not matched, a new customer of rep1
+            "抢码,13800000002,T-1,\n"        # rep3's code: refused
+            "给别人,13800000003,,rep2\n"     # a manager may assign within the team
+            "自己的,13800000004,,\n"
+            "外队,13800000005,,rep3\n")       # a manager assigns only within the team
+    data = {"file": (io.BytesIO(body.encode()), "c.csv")}
+    assert org.rep1.post("/api/v1/customers/import", data=data).status_code == 403  # reps lack the right
+    data = {"file": (io.BytesIO(body.encode()), "c.csv")}
+    r = org.manager1.client.post("/api/v1/customers/import", data=data,
+                                 headers={"Authorization": f"Bearer {org.manager1.token}"})
+    assert r.status_code == 200, r.json
+    assert (r.json["rows"], r.json["created"], r.json["rejected"]) == (5, 3, 2)
+    assert r.json["errors"] == [{"line": 3, "column": "external_code", "reason": "Already used by another customer."},
+                                {"line": 6, "column": "owner", "reason": "Not in your team."}]
+    assert db.session.get(Customer, theirs["id"]).name == "别人的"
+    mine = {c.name: c.owner_id for c in db.session.scalars(select(Customer).where(Customer.id != theirs["id"]))}
+    assert mine == {"改名": org.users["manager1"].id, "给别人": org.users["rep2"].id,
+                    "自己的": org.users["manager1"].id}
+    r = org.manager1.client.post("/api/v1/customers/import", data={},
+                                 headers={"Authorization": f"Bearer {org.manager1.token}"})
+    assert r.status_code == 422 and r.json["error"]["fields"] == {"file": ["Required."]}
