@@ -6,13 +6,12 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
 from core.db import db
-
-TODAY = None
 
 
 def today():
@@ -383,3 +382,30 @@ def test_deleting_a_draft_frees_its_coupon_use(admin_api, spring, shop, make_cus
     r = order(admin_api, b, [(shop["tea"], 1)], coupon="SPRING20")
     assert r.status_code == 201, r.json
     assert admin_api.get(f"/api/v1/coupons/{spring['coupon']['id']}").json["used"] == 1
+
+
+def test_dates_are_company_local_days(app, shop, make_customer):
+    """Asia/Shanghai is UTC+8: 2026-11-11 15:59 UTC is still 11-11 locally, 16:00 UTC is 11-12."""
+    from datetime import date, datetime
+
+    from plugins.marketing import services
+    from plugins.orders.pricing import Cart, CartLine
+
+    services.save_promotion(None, {"name": "双十一当天", "kind": "amount", "amount": "11",
+                                   "starts_on": "2026-11-11", "ends_on": "2026-11-11"})
+    db.session.commit()
+    c = make_customer()
+    assert services.local_date(datetime(2026, 11, 11, 16, 0)) == date(2026, 11, 12)
+    assert services.utc_bounds(date(2026, 11, 11), date(2026, 11, 11)) == (
+        datetime(2026, 11, 10, 16, 0), datetime(2026, 11, 11, 16, 0))
+
+    def price(at):
+        cart = Cart(customer={"id": c.id, "tier": "standard", "tags": []}, at=at,
+                    lines=[CartLine(shop["tea"].id, "TEA", "乌龙茶", shop["food"].id, 1, shop["tea"].price)])
+        services.price_cart(cart)
+        return cart.totals()["total"], cart.considered[0].reason
+
+    assert price(datetime(2026, 11, 10, 15, 59))[1] == "outside dates (2026-11-11 to 2026-11-11)"
+    assert price(datetime(2026, 11, 10, 16, 0))[0] == Decimal("147.00")
+    assert price(datetime(2026, 11, 11, 15, 59))[0] == Decimal("147.00")
+    assert price(datetime(2026, 11, 11, 16, 0))[1] == "outside dates (2026-11-11 to 2026-11-11)"
