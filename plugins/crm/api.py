@@ -410,26 +410,31 @@ class ExportView(MethodView):
             require(SEG_READ)
             seg = get_for(Segment, args["segment_id"], SEG_READ, user, label="segment")
             stmt = services.segment_customers_stmt(seg, stmt)
-        header, keys = transfer.export_header(user)
-        stamp = datetime.now().strftime("%Y%m%d-%H%M")
-        if args["format"] == "xlsx":
-            body = xlsx_bytes(header, transfer.export_rows(stmt, user, keys, channel="api export"), "customers")
-            db.session.commit()
-            return Response(body, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                            headers={"Content-Disposition": f'attachment; filename="customers-{stamp}.xlsx"'})
+        return export_response(stmt, user, args["format"], "api export")
 
-        def generate():
+
+def export_response(stmt, user, fmt: str, channel: str) -> Response:
+    """Stream the customers of ``stmt`` as CSV (or build XLSX), masked for ``user``."""
+    header, keys = transfer.export_header(user)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M")
+    if fmt == "xlsx":
+        body = xlsx_bytes(header, transfer.export_rows(stmt, user, keys, channel=channel), "customers")
+        db.session.commit()
+        return Response(body, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                        headers={"Content-Disposition": f'attachment; filename="customers-{stamp}.xlsx"'})
+
+    def generate():
+        buf = io.StringIO()
+        write_csv(buf, header, [])
+        yield buf.getvalue()
+        for row in transfer.export_rows(stmt, user, keys, channel=channel):
             buf = io.StringIO()
-            write_csv(buf, header, [])
+            csv.writer(buf).writerow([safe_cell(v) for v in row])
             yield buf.getvalue()
-            for row in transfer.export_rows(stmt, user, keys, channel="api export"):
-                buf = io.StringIO()
-                csv.writer(buf).writerow([safe_cell(v) for v in row])
-                yield buf.getvalue()
-            db.session.commit()  # keeps the personal-data access log of this export
+        db.session.commit()  # keeps the personal-data access log of this export
 
-        return Response(stream_with_context(generate()), mimetype="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="customers-{stamp}.csv"'})
+    return Response(stream_with_context(generate()), mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="customers-{stamp}.csv"'})
 
 
 # ---------------------------------------------------------------------------

@@ -115,6 +115,19 @@ def customers():
                            can_merge=has_permission(user, "crm.customer.merge"))
 
 
+@bp.get("/customers/export")
+@login_required
+def customers_export():
+    from plugins.crm.api import export_response
+
+    user = require("crm.customer.export")
+    args = _list_args()
+    params = {k: v for k, v in request.args.items() if k.startswith("custom.") and v}
+    stmt = services.customer_filters(select_for(Customer, "crm.customer.export", user), args, params)
+    fmt = "xlsx" if request.args.get("format") == "xlsx" else "csv"
+    return export_response(stmt, user, fmt, "web export")
+
+
 @bp.get("/customers/<int:customer_id>")
 @login_required
 def customer(customer_id: int):

@@ -120,3 +120,17 @@ def test_merge_page(app, org, login, new_customer):
     r = web.post("/crm/merge", data={"survivor_id": str(a["id"]), "merged_id": [str(b["id"])]})
     assert r.status_code == 302
     assert db.session.get(Customer, b["id"]) is None
+
+
+def test_web_export_uses_the_session_and_scope(app, org, login, new_customer):
+    new_customer(org.rep1, name="甲", phone="13800000001")
+    new_customer(org.rep3, name="乙", phone="13800000002")
+    web = login("manager1")
+    assert "Export CSV" in web.get("/crm/customers").get_data(as_text=True)
+    r = web.get("/crm/customers/export")
+    assert r.status_code == 200 and r.mimetype == "text/csv"
+    text = r.get_data(as_text=True)
+    assert "甲" in text and "乙" not in text
+    r = web.get("/crm/customers/export?format=xlsx")
+    assert r.status_code == 200 and r.mimetype.endswith("sheet")
+    assert login("rep1").get("/crm/customers/export").status_code == 403
