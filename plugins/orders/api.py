@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Response, jsonify, request
@@ -110,9 +110,9 @@ def filter_orders(stmt: Any, args: dict[str, Any], params: Any) -> Any:
     if args.get("owner_id") is not None:
         stmt = stmt.where(Order.owner_id == args["owner_id"])
     if args.get("date_from"):
-        stmt = stmt.where(Order.placed_at >= datetime.combine(args["date_from"], time.min))
+        stmt = stmt.where(Order.placed_at >= services.day_start(args["date_from"]))
     if args.get("date_to"):
-        stmt = stmt.where(Order.placed_at < datetime.combine(args["date_to"] + timedelta(days=1), time.min))
+        stmt = stmt.where(Order.placed_at < services.day_start(args["date_to"] + timedelta(days=1)))
     q = (args.get("q") or "").strip()
     if q:
         like = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

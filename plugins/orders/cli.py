@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from datetime import date, datetime, time
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -147,11 +147,12 @@ def _save(group: list[dict[str, Any]], ext: str) -> Order:
     head = group[0]
     when: datetime = head["when"]
     status, customer = head["status"], head["customer"]
+    placed = services.to_utc(when)  # the file speaks the company's local time
     order = Order(number=services.allocate_number("SO", when.year), customer_id=customer.id,
                   owner_id=customer.owner_id, status=status, currency=services.settings().get("currency", "CNY"),
-                  placed_at=when, external_number=ext, custom=dict(head.get("custom") or {}))
+                  placed_at=placed, external_number=ext, custom=dict(head.get("custom") or {}))
     for col in STAMPS.get(status, ()):
-        setattr(order, col, when)
+        setattr(order, col, placed)
     subtotal = ZERO
     for i, r in enumerate(group):
         p = r["product"]
@@ -165,9 +166,9 @@ def _save(group: list[dict[str, Any]], ext: str) -> Order:
     order.subtotal = order.total = quantize(subtotal)
     order.discount_total = ZERO
     if status in PAID and order.total > 0:
-        order.payments.append(Payment(kind="payment", amount=order.total, method="import", paid_at=when))
+        order.payments.append(Payment(kind="payment", amount=order.total, method="import", paid_at=placed))
         if status == "returned":
-            order.payments.append(Payment(kind="refund", amount=order.total, method="import", paid_at=when))
+            order.payments.append(Payment(kind="refund", amount=order.total, method="import", paid_at=placed))
     db.session.add(order)
     db.session.flush()
     emit("order.created", **services.event_payload(order), imported=True)
@@ -256,9 +257,9 @@ def export_rows(*, status: str | None = None, date_from: date | None = None, dat
         if status:
             query = query.where(Order.status == status)
         if date_from:
-            query = query.where(Order.placed_at >= datetime.combine(date_from, time.min))
+            query = query.where(Order.placed_at >= services.day_start(date_from))
         if date_to:
-            query = query.where(Order.placed_at <= datetime.combine(date_to, time.max))
+            query = query.where(Order.placed_at < services.day_start(date_to + timedelta(days=1)))
         users = dict(db.session.execute(select(User.id, User.username)).all())
         for order in db.session.scalars(query.execution_options(yield_per=500)):
             cust = db.session.get(Customer, order.customer_id)
@@ -273,7 +274,7 @@ def export_rows(*, status: str | None = None, date_from: date | None = None, dat
             values = custom.dump("order", order.custom, user) if user is not None else (order.custom or {})
             for ln in order.lines:
                 yield [order.external_number or order.number, order.number,
-                       order.placed_at.strftime("%Y-%m-%d %H:%M:%S"), order.status, code,
+                       services.to_local(order.placed_at).strftime("%Y-%m-%d %H:%M:%S"), order.status, code,
                        users.get(order.owner_id, ""), ln.sku, ln.name, ln.quantity, ln.unit_price,
                        ln.line_discount, ln.line_total, order.subtotal, order.discount_total, order.total,
                        order.currency] + [values.get(k) for k, _label in cols]

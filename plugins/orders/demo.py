@@ -14,6 +14,7 @@ from sqlalchemy import select
 from core.audit import acting_as
 from core.db import db, quantize, utcnow
 from plugins.orders.models import ZERO, Order, OrderLine, OrderSequence, Payment, Shipment
+from plugins.orders.services import to_local
 
 STATUSES = [("completed", 50), ("shipped", 9), ("paid", 7), ("confirmed", 7), ("draft", 8),
             ("cancelled", 12), ("returned", 4)]
@@ -46,8 +47,9 @@ def populate(scale: float, seed: int) -> None:
             status = rng.choices(statuses, weights)[0]
             if status in ("draft", "confirmed", "paid") and (now - placed).days > 20:
                 placed = now - timedelta(days=rng.randint(0, 20), minutes=rng.randint(0, 1439))
-            last[placed.year] = last.get(placed.year, 0) + 1
-            order = Order(number=f"SO-{placed.year}-{last[placed.year]:06d}", customer_id=cust.id,
+            year = to_local(placed).year
+            last[year] = last.get(year, 0) + 1
+            order = Order(number=f"SO-{year}-{last[year]:06d}", customer_id=cust.id,
                           owner_id=cust.owner_id or rng.choice(owners_fallback), status=status,
                           currency="CNY", placed_at=placed, custom={})
             subtotal = ZERO

@@ -1,6 +1,7 @@
 """Sales reports (``orders.*``) and order statistics, always limited to the user's scope.
 
-Sales are orders whose status is not draft, cancelled or returned, dated by ``placed_at``;
+Sales are orders whose status is not draft, cancelled or returned, dated by ``placed_at`` in
+the company's time zone (days and months are local, as people count them);
 revenue is the order total (after discounts), or the line totals for per-product and
 per-category figures. Profit is line revenue minus quantity × the cost copied at order time.
 """
@@ -8,11 +9,11 @@ per-category figures. Profit is line revenue minus quantity × the cost copied a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import String, func, select
+from sqlalchemy import func, select
 
 from core.db import db, quantize
 from core.errors import ValidationError
@@ -20,7 +21,7 @@ from core.models import User
 from core.registry import Report
 from core.scope import restrict
 from plugins.orders.models import ZERO, Order, OrderLine
-from plugins.orders.services import NON_SALES
+from plugins.orders.services import NON_SALES, day_start, to_local
 
 PERM = "orders.report.read"
 
@@ -42,9 +43,9 @@ def _sales(stmt: Any, params: Mapping[str, Any], user: User) -> Any:
     stmt = restrict(stmt, Order, user).where(Order.status.not_in(NON_SALES))
     d1, d2 = _date(params, "date_from"), _date(params, "date_to")
     if d1:
-        stmt = stmt.where(Order.placed_at >= datetime.combine(d1, time.min))
+        stmt = stmt.where(Order.placed_at >= day_start(d1))
     if d2:
-        stmt = stmt.where(Order.placed_at < datetime.combine(d2 + timedelta(days=1), time.min))
+        stmt = stmt.where(Order.placed_at < day_start(d2 + timedelta(days=1)))
     owner = params.get("owner_id")
     if owner not in (None, ""):
         try:
@@ -60,11 +61,15 @@ def _money(v: Any) -> Decimal:
 
 
 def sales_by_day(params: Mapping[str, Any], user: User):
-    day = func.date(Order.placed_at)
-    stmt = _sales(select(day.label("day"), func.count(Order.id), func.sum(Order.total))
-                  .group_by(day).order_by(day), params, user)
-    rows = [(str(d)[:10], _money(total), n) for d, n, total in db.session.execute(stmt)]
-    return ["day", "revenue", "orders"], rows
+    """Revenue and orders per local day (grouped in Python: time zones differ per database)."""
+    days: dict[str, list[Any]] = {}
+    stmt = _sales(select(Order.placed_at, Order.total), params, user)
+    for placed, total in db.session.execute(stmt.execution_options(yield_per=2000)):
+        key = to_local(placed).date().isoformat()
+        acc = days.setdefault(key, [ZERO, 0])
+        acc[0] += total or ZERO
+        acc[1] += 1
+    return ["day", "revenue", "orders"], [(d, _money(v[0]), v[1]) for d, v in sorted(days.items())]
 
 
 def sales_by_rep(params: Mapping[str, Any], user: User):
@@ -111,13 +116,18 @@ def sales_by_region(params: Mapping[str, Any], user: User):
 
 
 def profit(params: Mapping[str, Any], user: User):
-    month = func.substr(func.cast(Order.placed_at, String), 1, 7)
-    stmt = _sales(select(month, func.sum(OrderLine.line_total),
+    """Revenue, cost (copied at sale time), profit and margin per local month."""
+    stmt = _sales(select(Order.placed_at, func.sum(OrderLine.line_total),
                          func.sum(OrderLine.unit_cost * OrderLine.quantity))
                   .select_from(OrderLine).join(Order, Order.id == OrderLine.order_id)
-                  .group_by(month).order_by(month), params, user)
+                  .group_by(Order.id, Order.placed_at), params, user)
+    months: dict[str, list[Decimal]] = {}
+    for placed, revenue, cost in db.session.execute(stmt.execution_options(yield_per=2000)):
+        acc = months.setdefault(to_local(placed).strftime("%Y-%m"), [ZERO, ZERO])
+        acc[0] += revenue or ZERO
+        acc[1] += cost or ZERO
     rows = []
-    for m, revenue, cost in db.session.execute(stmt):
+    for m, (revenue, cost) in sorted(months.items()):
         revenue, cost = _money(revenue), _money(cost)
         margin = quantize(Decimal(100) * (revenue - cost) / revenue) if revenue else ZERO
         rows.append((m, revenue, cost, quantize(revenue - cost), margin))
@@ -146,9 +156,9 @@ def order_stats(user: User, params: Mapping[str, Any]) -> dict[str, Any]:
                     Order, user)
     d1, d2 = _date(params, "date_from"), _date(params, "date_to")
     if d1:
-        base = base.where(Order.placed_at >= datetime.combine(d1, time.min))
+        base = base.where(Order.placed_at >= day_start(d1))
     if d2:
-        base = base.where(Order.placed_at < datetime.combine(d2 + timedelta(days=1), time.min))
+        base = base.where(Order.placed_at < day_start(d2 + timedelta(days=1)))
     if params.get("owner_id") is not None:
         base = base.where(Order.owner_id == params["owner_id"])
     by_status = {}

@@ -12,9 +12,10 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import func, select, update
@@ -56,6 +57,31 @@ def settings() -> Mapping[str, Any]:
     return current_app.extensions["dovetail"].settings("orders")
 
 
+def company_tz() -> ZoneInfo:
+    """The company's time zone (``timezone`` in dovetail.yaml): days, months and number years."""
+    try:
+        return ZoneInfo(current_app.extensions["dovetail"].config.timezone)
+    except Exception:  # noqa: BLE001 - an unknown zone name falls back to UTC
+        return ZoneInfo("UTC")
+
+
+def to_local(value: datetime | None) -> datetime | None:
+    """A stored (naive UTC) time as naive local time of the company."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC).astimezone(company_tz()).replace(tzinfo=None)
+
+
+def to_utc(value: datetime) -> datetime:
+    """A naive local time of the company as naive UTC (how times are stored)."""
+    return value.replace(tzinfo=company_tz()).astimezone(UTC).replace(tzinfo=None)
+
+
+def day_start(day: date) -> datetime:
+    """Local midnight of ``day`` in UTC: ``placed_at >= day_start(d1)``, ``< day_start(d2 + 1)``."""
+    return to_utc(datetime.combine(day, time.min))
+
+
 def _hook() -> Any:
     return current_app.extensions["dovetail"].pm.hook
 
@@ -72,7 +98,7 @@ def _has_impl(name: str) -> bool:
 
 def allocate_number(prefix: str = "SO", year: int | None = None) -> str:
     """The next ``SO-<year>-<6 digits>``; the sequence row stays locked until commit."""
-    year = year or utcnow().year
+    year = year or to_local(utcnow()).year
     for _attempt in range(3):
         res = db.session.execute(update(OrderSequence).where(
             OrderSequence.prefix == prefix, OrderSequence.year == year)
@@ -355,7 +381,7 @@ def create_order(data: Mapping[str, Any], user: User, *, idempotency_key: str | 
     totals = price_cart(cart)
     now = utcnow()
     try:
-        order = Order(number=allocate_number("SO", now.year), customer_id=customer.id, owner_id=owner_id,
+        order = Order(number=allocate_number("SO", to_local(now).year), customer_id=customer.id, owner_id=owner_id,
                       status=_initial_state(), placed_at=now, idempotency_key=key,
                       idempotency_hash=digest if key else None, custom=values, notes=notes,
                       created_by_id=user_id)

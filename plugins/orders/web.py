@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -25,6 +25,16 @@ bp = Blueprint("orders_web", __name__, url_prefix="/orders", template_folder="te
 READ, CREATE = "orders.order.read", "orders.order.create"
 PER_PAGE = 50
 NEW_LINES = 6
+
+
+@bp.app_template_filter("orders_local")
+def _local(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored UTC time (datetime or ISO text) shown in the company's time zone."""
+    if value in (None, ""):
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return services.to_local(value).strftime(fmt)
 
 
 def _page() -> int:

@@ -169,7 +169,9 @@ def test_import_historical_orders_and_export(app, runner, tmp_path, make_custome
     listed = admin_api.get("/api/v1/orders?q=OLD-1").json["items"]
     assert len(listed) == 1
     old1 = admin_api.get(f"/api/v1/orders/{listed[0]['id']}").json
-    assert old1["status"] == "completed" and old1["total"] == "111.00" and old1["placed_at"].startswith("2025-03-01")
+    # file dates are the company's local time (Asia/Shanghai): stored as UTC
+    assert old1["status"] == "completed" and old1["total"] == "111.00"
+    assert old1["placed_at"] == "2025-02-28T16:00:00"
     assert old1["number"].startswith("SO-2025-") and old1["completed_at"] and old1["paid_amount"] == "111.00"
     old2 = admin_api.get("/api/v1/orders?q=OLD-2").json["items"][0]
     assert old2["total"] == "50.00" and old2["status"] == "cancelled"
@@ -182,7 +184,8 @@ def test_import_historical_orders_and_export(app, runner, tmp_path, make_custome
     assert res.exit_code == 0, res.output
     text = out.read_text(encoding="utf-8-sig").splitlines()
     assert text[0].startswith("external_number,number,order_date,status,customer")
-    assert len(text) == 1 + 3 and any(line.startswith("OLD-1,SO-2025-") for line in text)
+    assert len(text) == 1 + 3 and any(line.startswith("OLD-1,SO-2025-") and ",2025-03-01 00:00:00," in line
+                                      for line in text)
     xlsx = tmp_path / "export.xlsx"
     assert runner.invoke(["export", "orders", "-o", str(xlsx), "--status", "completed"]).exit_code == 0
     assert xlsx.read_bytes()[:2] == b"PK"
@@ -278,3 +281,25 @@ def test_crm_merge_api_moves_orders_and_purchase_history_follows(admin_api, make
     purchases = admin_api.get(f"/api/v1/customers/{a.id}/purchases")
     assert purchases.status_code == 200
     assert o["number"] in purchases.get_data(as_text=True)
+
+
+def test_days_and_months_are_the_companys_local_ones(admin_api, make_customer, make_product):
+    from datetime import datetime
+
+    from core.db import db
+    from plugins.orders.models import Order
+
+    c, p = make_customer(), make_product("10.00")
+    late = _order(admin_api, c, p)            # 2025-12-31 23:30 UTC = 2026-01-01 07:30 in Shanghai
+    early = _order(admin_api, c, p, 2)        # 2025-12-31 15:30 UTC = 2025-12-31 23:30 in Shanghai
+    for oid, when in ((late["id"], datetime(2025, 12, 31, 23, 30)), (early["id"], datetime(2025, 12, 31, 15, 30))):
+        db.session.get(Order, oid).placed_at = when
+    db.session.commit()
+    for oid in (late["id"], early["id"]):
+        _go(admin_api, oid, "confirm")
+    rows = admin_api.get("/api/v1/reports/orders.sales_by_day").json["rows"]
+    assert rows == [["2025-12-31", "20.00", 1], ["2026-01-01", "10.00", 1]]
+    assert [r[0] for r in admin_api.get("/api/v1/reports/orders.profit").json["rows"]] == ["2025-12", "2026-01"]
+    got = admin_api.get("/api/v1/orders?date_from=2026-01-01&date_to=2026-01-01").json["items"]
+    assert [o["id"] for o in got] == [late["id"]]
+    assert admin_api.get("/api/v1/orders/stats?date_to=2025-12-31").json["revenue"] == "20.00"
