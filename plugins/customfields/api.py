@@ -136,9 +136,10 @@ class CustomFieldsView(MethodView):
         page, per_page = args["page"], args["per_page"]
         return page_body(rows[(page - 1) * per_page: page * per_page], len(rows), args)
 
+    @blp.arguments(ForceArgs, location="query")
     @blp.response(201, CustomFieldOut)
-    def post(self):
-        """Add a custom field (written to config/custom_fields.yaml)"""
+    def post(self, args):
+        """Add a custom field (written to config/custom_fields.yaml); a removed key may come back"""
         user = require(WRITE)
         body = _get_json()
         entity, key = body.pop("entity", None), body.pop("key", None)
@@ -154,11 +155,9 @@ class CustomFieldsView(MethodView):
             errors.update(exc.fields)
         if errors:
             raise ValidationError("Invalid field definition.", fields=errors)
-        st = store.refresh()
-        existing = st.get(entity, key)
-        if existing is not None:
-            hint = " It is hidden: PATCH it with hidden=false to show it again." if existing.hidden else ""
-            raise Conflict(f"Custom field '{key}' already exists on {entity}.{hint}")
+        store.refresh()
+        if _in_file(entity, key):
+            raise Conflict(f"Custom field '{key}' already exists on {entity}; change it with PATCH.")
 
         def mutate(data: dict[str, Any]) -> None:
             data["fields"].setdefault(entity, {})
@@ -166,7 +165,7 @@ class CustomFieldsView(MethodView):
                 data["fields"][entity] = {}
             data["fields"][entity][key] = _plain_body(body)
 
-        _write(mutate, False, user, f"added {entity}.{key}")
+        _write(mutate, args["force"], user, f"added {entity}.{key}")
         return _out(entity, key)
 
 
@@ -236,10 +235,15 @@ class CustomFieldView(MethodView):
         _write(mutate, False, user, f"hid {entity}.{key}")
 
 
+def _in_file(entity: str, key: str) -> bool:
+    loaded = store.read_file(store.state().path)
+    return isinstance(((loaded.data.get("fields") or {}).get(entity) or {}).get(key), dict)
+
+
 def _raw_field(entity: str, key: str) -> dict[str, Any]:
     """The field's options exactly as written in the file."""
     loaded = store.read_file(store.state().path)
     raw = ((loaded.data.get("fields") or {}).get(entity) or {}).get(key)
     if not isinstance(raw, dict):
-        raise NotFound(f"No custom field '{key}' on {entity} in the file.")
+        raise NotFound(f"Custom field '{key}' on {entity} was removed from the file; add it again with POST.")
     return dict(raw)

@@ -18,7 +18,7 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +248,17 @@ def changes(old: Defs, new: Defs) -> list[Change]:
     return out
 
 
+def with_removed(old: Defs | None, new: Defs) -> Defs:
+    """``new`` plus the fields of ``old`` it no longer lists, as hidden: a removed field keeps
+    its definition in the version in force, so adding it back with another type is compared
+    with the values it left behind."""
+    out = dict(new)
+    for k, fd in (old or {}).items():
+        if k not in out:
+            out[k] = replace(fd, hidden=True)
+    return out
+
+
 def blocking(found: Iterable[Change]) -> list[Change]:
     return [c for c in found if c.misfits]
 
@@ -300,7 +311,7 @@ def _reload(st: State, now: tuple[int, int], *, write: bool) -> None:
         return
     st.warnings = [str(w) for w in loaded.warnings]
     if version is not None and version.sha256 == loaded.sha256:
-        st.defs, st.sha256, st.seen, st.problems = loaded.defs, loaded.sha256, now, []
+        st.defs, st.sha256, st.seen, st.problems = with_removed(base, loaded.defs), loaded.sha256, now, []
         return
     old = base if base is not None else st.defs
     found = blocking(changes(old, loaded.defs)) if old else []
@@ -310,6 +321,7 @@ def _reload(st: State, now: tuple[int, int], *, write: bool) -> None:
                        for c in found]
         log.error("custom fields change refused:\n%s", "\n".join(st.problems))
         return
+    loaded.defs = with_removed(old, loaded.defs)
     st.defs, st.sha256, st.problems = loaded.defs, loaded.sha256, []
     if write and _table_ready(st):
         record_accepted(st, loaded, forced=False, actor=None, note="reloaded from file")
@@ -325,6 +337,7 @@ def force_accept(actor: str | None, *, forced: bool, note: str = "") -> tuple[Lo
         old = _defs_of(version) if version is not None else st.defs
         found = changes(old or {}, loaded.defs)
         bad = blocking(found)
+        loaded.defs = with_removed(old, loaded.defs)
         if bad and not forced:
             raise Conflict("; ".join(c.describe() for c in bad) + ". Refused: fix the values or force.",
                            fields={"changes": [c.to_json() for c in bad]})
@@ -412,6 +425,7 @@ def edit(mutate: Any, *, force: bool, actor: str | None, note: str) -> tuple[Loa
         loaded = parse_text(text, FILE_NAME)  # raises ConfigError on a bad result
         found = changes(st.defs or current.defs, loaded.defs)
         bad = blocking(found)
+        loaded.defs = with_removed(st.defs or current.defs, loaded.defs)
         if bad and not force:
             raise Conflict("; ".join(c.describe() for c in bad) + ". Add ?force=true to change it anyway.",
                            fields={"changes": [c.to_json() for c in bad]})

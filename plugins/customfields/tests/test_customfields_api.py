@@ -213,3 +213,17 @@ def test_concurrent_api_writes_both_land_in_the_file(app, admin_api, fields_file
     assert results == {"f1": 201, "f2": 201, "f3": 201, "f4": 201}
     assert sorted(file_data(app)["fields"]["gadget"]) == ["f1", "f2", "f3", "f4", "level"]
     assert store.state(app).path.read_text().startswith(HEADER)
+
+
+def test_a_removed_field_comes_back_through_post(app, admin_api, fields_file):
+    fields_file(BASE + "    size:\n      type: string\n      label: {en: Size}\n")
+    admin_api.post("/api/v1/cftest-gadgets", json={"name": "g", "custom": {"size": "large"}})
+    fields_file(BASE)
+    r = admin_api.patch("/api/v1/custom-fields/gadget/size", json={"hidden": False})
+    assert r.status_code == 404 and "add it again with POST" in r.json["error"]["message"]
+    body = {"entity": "gadget", "key": "size", "type": "integer", "label": {"en": "Size"}}
+    r = admin_api.post("/api/v1/custom-fields", json=body)
+    assert r.status_code == 409 and r.json["error"]["fields"]["changes"][0]["misfits"] == 1
+    assert admin_api.post("/api/v1/custom-fields", json={**body, "type": "string"}).status_code == 201
+    assert admin_api.get("/api/v1/cftest-gadgets").json["items"][0]["custom"] == {"size": "large"}
+    assert admin_api.post("/api/v1/custom-fields", json=body).status_code == 409  # now in the file

@@ -214,3 +214,15 @@ def test_fields_of_a_disabled_plugin_are_a_warning_not_an_error(admin_api, field
            "its fields are inactive" in result.output
     assert admin_api.get("/api/v1/custom-fields").json["total"] == 2
     assert admin_api.post("/api/v1/cftest-gadgets", json={"name": "g", "custom": {"level": "x"}}).status_code == 201
+
+
+def test_a_removed_field_added_back_with_another_type_is_compared(admin_api, fields_file, runner):
+    fields_file(BASE + "    size:\n      type: string\n      label: {en: Size}\n")
+    admin_api.post("/api/v1/cftest-gadgets", json={"name": "g", "custom": {"size": "large"}})
+    fields_file(BASE)  # removed: hidden, value kept
+    admin_api.get("/api/v1/custom-fields")
+    out = runner.invoke(["fields", "list", "--all"]).output
+    assert "gadget.size\tstring\tSize\thidden" in out
+    fields_file(BASE + "    size:\n      type: integer\n      label: {en: Size}\n")
+    admin_api.get("/api/v1/custom-fields")
+    assert "1 of 1 stored value(s) no longer fit" in store.state(admin_api.client.application).problems[0]
