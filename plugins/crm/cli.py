@@ -85,6 +85,12 @@ def export_customers_cmd(output: Path | None, fmt: str | None, as_user: str | No
     from plugins.crm.transfer import export_header, export_rows
 
     user = _user(as_user)
+    if user is not None:
+        from core.auth import has_permission
+        from core.errors import PermissionDenied
+
+        if not has_permission(user, "crm.customer.export"):
+            raise PermissionDenied(f"user '{user.username}' lacks the permission 'crm.customer.export'")
     fmt = fmt or ("xlsx" if output is not None and output.suffix.lower() == ".xlsx" else "csv")
     if fmt == "xlsx" and output is None:
         raise click.ClickException("XLSX needs an output file: use -o FILE.xlsx")

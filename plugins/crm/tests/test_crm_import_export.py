@@ -119,8 +119,12 @@ def test_export_neutralises_formulas_and_round_trips(app, org, runner, tmp_path,
     header, first = list(ws.iter_rows(values_only=True))[:2]
     row = dict(zip(header, first, strict=True))
     assert row["phone"] == "138****0001" and row["name"].startswith("'=")
+    r = runner.invoke(["export", "customers", "--as", "manager1"])
+    assert r.exit_code == 0 and r.stdout.strip().count("\n") == 1  # rep1 is in manager1's team
     r = runner.invoke(["export", "customers", "--as", "rep3"])
-    assert r.exit_code == 0 and r.stdout.strip().count("\n") == 0  # header only: not rep3's customer
+    assert r.exit_code == 1 and "lacks the permission 'crm.customer.export'" in r.stderr
+    r = runner.invoke(["export", "customers", "--as", "nobody"])
+    assert r.exit_code == 1 and "no active user 'nobody'" in r.stderr
 
 
 def test_csv_import_of_10000_rows_with_50_bad(app, org, runner, tmp_path):
