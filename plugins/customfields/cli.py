@@ -52,7 +52,6 @@ def check(force: bool) -> None:
     """Validate the file (file:line:column), count stored values a change strands, and apply it."""
     from plugins.customfields import store
 
-    store.refresh()
     try:
         loaded, found = store.force_accept("cli", forced=force, note="dovetail fields check"
                                            + (" --force" if force else ""))

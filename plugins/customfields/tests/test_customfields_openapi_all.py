@@ -31,3 +31,21 @@ def test_every_entity_schema_points_at_its_custom_fields(admin_api, fields_file)
         named = [n for n, s in schemas.items() if n.startswith(model) and "custom" in s.get("properties", {})]
         assert named, model
         assert all(schemas[n]["properties"]["custom"] == ref for n in named)
+
+
+def test_shipped_file_is_valid_and_its_commented_example_too(app, runner, fields_file):
+    from pathlib import Path
+
+    shipped = (Path(__file__).resolve().parents[3] / "config" / "custom_fields.yaml").read_text(encoding="utf-8")
+    fields_file(shipped)
+    result = runner.invoke(["fields", "check"])
+    assert result.exit_code == 0 and "0 field(s) in force" in result.output, result.output
+    lines = shipped.splitlines()
+    start = lines.index("# fields:")
+    example = "\n".join(ln[2:] for ln in lines[start:] if ln.startswith("# "))
+    fields_file(example + "\n")
+    result = runner.invoke(["fields", "check"])
+    assert result.exit_code == 0, result.output
+    out = runner.invoke(["fields", "list"]).output.splitlines()
+    assert [ln.split("\t")[0] for ln in out] == ["customer.vip_level", "customer.wechat_id",
+                                                 "order.delivery_window", "product.shelf_life_days"]
