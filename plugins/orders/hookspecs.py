@@ -25,21 +25,30 @@ def order_price(cart: Any) -> None:
 
 @hookspec
 def order_priced(order: Any, cart: Any) -> None:
-    """The order was saved with this pricing: claim what it used (coupon uses) atomically.
+    """The order was saved (flushed, not yet committed) with this pricing: claim what it
+    used (coupon uses) atomically.
 
-    Raise ``Conflict`` when a limited resource is exhausted (two orders racing for the
-    last coupon use: one wins).
+    Called after creation and again each time a draft's lines or coupon change (the
+    order then holds its new pricing; release what it no longer uses). Raise
+    ``Conflict`` when a limited resource is exhausted (two orders racing for the last
+    coupon use: one wins); the order is then not saved at all.
     """
 
 
 @hookspec
 def order_reserve(order: Any) -> None:
-    """Reserve stock for every line of ``order`` (on confirm). Raise ``Conflict`` if short."""
+    """Reserve stock for every line of ``order`` (on confirm). Raise ``Conflict`` if short.
+
+    Runs inside the transition (action ``orders.reserve_stock``); the order row is locked.
+    """
 
 
 @hookspec
 def order_release(order: Any) -> None:
-    """Release the reservations of ``order`` (on cancel of a confirmed order)."""
+    """Release the reservations of ``order`` (on cancel of a confirmed order).
+
+    Only called when an ``order_reserve`` implementation took part in confirming it.
+    """
 
 
 @hookspec
@@ -49,7 +58,12 @@ def order_issue(order: Any) -> None:
 
 @hookspec
 def order_return_received(order: Any, lines: list[tuple[Any, int]]) -> None:
-    """Returned goods arrived: ``lines`` are ``(order_line, quantity)`` to put back in stock."""
+    """Returned goods arrived: ``lines`` are ``(order_line, quantity)`` to put back in stock.
+
+    For a whole-order return (order workflow) every unit not yet returned; for an
+    after-sales return request (return workflow) the request's lines. Only called when
+    the goods left through ``order_issue``.
+    """
 
 
 @hookspec(firstresult=True)
