@@ -461,6 +461,7 @@ def delete_order(order: Order) -> None:
     if db.session.scalar(select(func.count()).select_from(ReturnRequest)
                          .where(ReturnRequest.order_id == order.id)):
         raise Conflict(f"Order {order.number} has returns and cannot be deleted.")
+    emit("order.deleted", **event_payload(order))  # marketing gives the coupon use back
     db.session.delete(order)
 
 

@@ -82,3 +82,20 @@ def test_confirm_reserves_and_cancel_releases(admin_api, shop):
     assert admin_api.post(f"/api/v1/orders/{o['id']}/transitions", json={"transition": "cancel"}).status_code == 200
     db.session.expire_all()
     assert inv.stock_of(p.id, wh.id).reserved == 0 and inv.check_ledger() == []
+
+
+def test_deleting_a_draft_gives_the_coupon_back(admin_api, shop):
+    p = shop["product"]
+    first = _post(admin_api, shop["customer"], p, 1, coupon_code="HELLO10")
+    assert first.status_code == 201 and first.json["discount_total"] == "10.00"
+    assert admin_api.delete(f"/api/v1/orders/{first.json['id']}").status_code == 204
+    again = _post(admin_api, shop["customer2"], p, 1, coupon_code="HELLO10")
+    assert again.status_code == 201, again.json
+
+
+def test_cancelling_gives_the_coupon_back(admin_api, shop):
+    p = shop["product"]
+    first = _post(admin_api, shop["customer"], p, 1, coupon_code="HELLO10").json
+    r = admin_api.post(f"/api/v1/orders/{first['id']}/transitions", json={"transition": "cancel"})
+    assert r.status_code == 200
+    assert _post(admin_api, shop["customer2"], p, 1, coupon_code="HELLO10").status_code == 201
