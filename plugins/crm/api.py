@@ -356,7 +356,7 @@ class RecycleView(MethodView):
 # --- import -----------------------------------------------------------------------
 
 
-class ImportError_(Schema):
+class ImportRowError(Schema):
     line = fields.Integer()
     column = fields.String()
     reason = fields.String()
@@ -368,7 +368,7 @@ class ImportOut(Schema):
     updated = fields.Integer()
     unchanged = fields.Integer()
     rejected = fields.Integer()
-    errors = fields.List(fields.Nested(ImportError_))
+    errors = fields.List(fields.Nested(ImportRowError))
 
 
 @customers_blp.route("/import")
