@@ -417,6 +417,11 @@ def _initial_state() -> str:
         return "draft"
 
 
+def draft_state() -> str:
+    """The initial state of the order workflow in force (where orders may still be edited)."""
+    return _initial_state()
+
+
 def _require_draft(order: Order, doing: str) -> None:
     initial = _initial_state()
     if order.status != initial:

@@ -95,6 +95,7 @@ def order(order_id: int):
                                  .order_by(ReturnRequest.id)).all()
     db.session.commit()
     return render_template("orders/order.html", o=o, data=data, transitions=items,
+                           can_edit=has_permission(user, "orders.order.update") and o.status == services.draft_state(),
                            history=history_dicts("order", o.id), returns=returns,
                            custom_cols=custom.columns("order", user),
                            can_return=has_permission(user, "orders.order.return"))
@@ -142,6 +143,21 @@ def _product_choices() -> list[tuple[int, str]]:
     return [(r.id, f"{r.sku} · {r.name} · {r.price}") for r in rows]
 
 
+def _body_from_form(form: Any) -> dict[str, Any]:
+    lines = []
+    for i in range(NEW_LINES):
+        pid, qty = form.get(f"product_{i}", ""), form.get(f"quantity_{i}", "").strip()
+        if pid:
+            lines.append({"product_id": int(pid) if pid.isdigit() else pid,
+                          "quantity": int(qty) if qty.isdigit() else qty or None})
+    body: dict[str, Any] = {"lines": lines, "coupon_code": form.get("coupon_code", "").strip() or None,
+                            "notes": form.get("notes", "").strip() or None}
+    cust = {k[len("custom."):]: v for k, v in form.items() if k.startswith("custom.") and v != ""}
+    if cust:
+        body["custom"] = cust
+    return body
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def new_order():
@@ -149,21 +165,9 @@ def new_order():
     errors: dict[str, Any] = {}
     form = request.form
     if request.method == "POST":
-        lines = []
-        for i in range(NEW_LINES):
-            pid, qty = form.get(f"product_{i}", ""), form.get(f"quantity_{i}", "").strip()
-            if pid:
-                lines.append({"product_id": int(pid) if pid.isdigit() else pid,
-                              "quantity": int(qty) if qty.isdigit() else qty or None})
-        body: dict[str, Any] = {"customer_id": int(form["customer_id"]) if form.get("customer_id", "").isdigit()
-                                else None, "lines": lines}
-        if form.get("coupon_code", "").strip():
-            body["coupon_code"] = form["coupon_code"].strip()
-        if form.get("notes", "").strip():
-            body["notes"] = form["notes"].strip()
-        cust = {k[len("custom."):]: v for k, v in form.items() if k.startswith("custom.") and v != ""}
-        if cust:
-            body["custom"] = cust
+        body = _body_from_form(form)
+        body["customer_id"] = int(form["customer_id"]) if form.get("customer_id", "").isdigit() else None
+        body = {k: v for k, v in body.items() if v is not None or k == "customer_id"}
         try:
             o, _created = services.create_order(body, user)
         except DovetailError as exc:
@@ -175,8 +179,41 @@ def new_order():
             return redirect(url_for("orders_web.order", order_id=o.id))
     status = 422 if errors or request.method == "POST" else 200
     return render_template("orders/new.html", customers=_customer_choices(user), products=_product_choices(),
-                           n_lines=NEW_LINES, errors=errors, form=form,
+                           n_lines=NEW_LINES, errors=errors, form=form, order=None,
                            custom_cols=custom.columns("order", user)), status
+
+
+@bp.route("/<int:order_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_order(order_id: int):
+    """Change a draft's lines, coupon, notes and custom values (re-priced on save)."""
+    user = require("orders.order.update")
+    o = db.session.scalar(lock_for_update(select_for(Order, READ, user).where(Order.id == order_id)))
+    if o is None:
+        return render_template("core/error.html", status=404, message=_("No such order.")), 404
+    errors: dict[str, Any] = {}
+    if request.method == "POST":
+        body = _body_from_form(request.form)
+        body["custom"] = body.get("custom") or {}
+        try:
+            services.update_order(o, body, user)
+            db.session.commit()
+        except DovetailError as exc:
+            db.session.rollback()
+            errors = dict(exc.fields or {})
+            flash(exc.message, "error")
+        else:
+            flash(_("Order %(n)s saved.", n=o.number))
+            return redirect(url_for("orders_web.order", order_id=o.id))
+        form: Any = request.form
+    else:
+        form = {"coupon_code": o.coupon_code or "", "notes": o.notes or "",
+                **{f"custom.{k}": v for k, v in (o.custom or {}).items()}}
+        for i, ln in enumerate([ln for ln in o.lines if not ln.is_gift][:NEW_LINES]):
+            form[f"product_{i}"], form[f"quantity_{i}"] = str(ln.product_id), str(ln.quantity)
+    status = 422 if request.method == "POST" else 200
+    return render_template("orders/new.html", customers=[], products=_product_choices(), n_lines=NEW_LINES,
+                           errors=errors, form=form, order=o, custom_cols=custom.columns("order", user)), status
 
 
 @bp.get("/returns")

@@ -303,3 +303,23 @@ def test_days_and_months_are_the_companys_local_ones(admin_api, make_customer, m
     got = admin_api.get("/api/v1/orders?date_from=2026-01-01&date_to=2026-01-01").json["items"]
     assert [o["id"] for o in got] == [late["id"]]
     assert admin_api.get("/api/v1/orders/stats?date_to=2025-12-31").json["revenue"] == "20.00"
+
+
+def test_web_edit_draft_reprices_and_shows_errors(web, make_customer, make_product):
+    cl = web("boss", "admin")
+    c, p, q = make_customer(), make_product("4.00"), make_product("2.50")
+    r = cl.post("/orders/new", data={"customer_id": str(c.id), "product_0": str(p.id), "quantity_0": "1"})
+    detail = r.headers["Location"]
+    assert "/edit" in cl.get(detail).get_data(as_text=True)
+    form = cl.get(detail + "/edit").get_data(as_text=True)
+    assert f'value="{p.id}" selected' in form
+    bad = cl.post(detail + "/edit", data={"product_0": str(q.id), "quantity_0": "-3"})
+    assert bad.status_code == 422 and "Must be between 1 and" in bad.get_data(as_text=True)
+    ok = cl.post(detail + "/edit", data={"product_0": str(q.id), "quantity_0": "3", "notes": "加急"})
+    assert ok.status_code == 302
+    page = cl.get(detail).get_data(as_text=True)
+    assert "7.50" in page and "加急" in page
+    cl.post(detail + "/transition", data={"transition": "confirm"})
+    assert "/edit" not in cl.get(detail).get_data(as_text=True)
+    r = cl.post(detail + "/edit", data={"product_0": str(q.id), "quantity_0": "1"})
+    assert r.status_code == 422 and "only a draft order can be changed" in r.get_data(as_text=True)
