@@ -70,10 +70,6 @@ def has_entity(entity: str) -> bool:
 # ---------------------------------------------------------------------------
 
 
-class _ReadOnly:
-    """A field the user may see but not change: any value is an error."""
-
-
 def schema_for(entity: str, user: Any) -> Schema | None:
     """A schema validating ``custom`` input: unknown keys → "Unknown field.", the user's
     read-only keys → "You may not change this field."; output is storable JSON."""
