@@ -16,7 +16,7 @@ from core import custom
 from core.api import apply_sort, page_of
 from core.auth import has_permission, require
 from core.db import db
-from core.errors import ValidationError
+from core.errors import DovetailError
 from core.scope import get_for, select_for
 from plugins.catalog import services
 from plugins.catalog.models import Category, Product
@@ -48,15 +48,19 @@ class CategoryForm(FlaskForm):
     parent_id = SelectField("Parent category", choices=[], validate_choice=False)
     description = TextAreaField("Description", validators=[Optional()])
 
-def _attach_errors(form: FlaskForm, exc: ValidationError) -> None:
-    """Show service-level field errors next to the form fields."""
-    shown = False
+def _attach_errors(form: FlaskForm, exc: DovetailError) -> None:
+    """Show service-level field errors next to the form fields (others as a flash message)."""
+    unplaced = not exc.fields
     for key, msgs in (exc.fields or {}).items():
         field = getattr(form, key, None)
         if field is not None and hasattr(field, "errors"):
             field.errors = list(field.errors) + [str(m) for m in (msgs if isinstance(msgs, list) else [msgs])]
-            shown = True
-    if not shown or key == "custom":
+        elif key == "custom" and isinstance(msgs, dict):
+            for ckey, cmsgs in msgs.items():
+                flash(f"{ckey}: {' '.join(str(m) for m in cmsgs) if isinstance(cmsgs, list) else cmsgs}", "error")
+        else:
+            unplaced = True
+    if unplaced:
         flash(exc.message, "error")
 
 def _custom_inputs() -> dict[str, Any]:
@@ -116,19 +120,9 @@ def product_form(product_id: int | None = None):
             else:
                 services.update_product(p, data, user)
             db.session.commit()
-        except ValidationError as exc:
+        except DovetailError as exc:  # 422 field errors and 409 (SKU taken) show on the form
             db.session.rollback()
             _attach_errors(form, exc)
-        except Exception as exc:  # Conflict (taken SKU) shows on the form too
-            from core.errors import DovetailError
-
-            db.session.rollback()
-            if not isinstance(exc, DovetailError):
-                raise
-            if exc.fields:
-                _attach_errors(form, ValidationError(exc.message, fields=exc.fields))
-            else:
-                flash(exc.message, "error")
         else:
             flash(_("Product %(sku)s saved.", sku=p.sku))
             return redirect(url_for("catalog_web.product", product_id=p.id))
@@ -166,13 +160,9 @@ def category_create():
             db.session.commit()
             flash(_("Category saved."))
             return redirect(url_for("catalog_web.categories"))
-        except Exception as exc:
-            from core.errors import DovetailError
-
+        except DovetailError as exc:
             db.session.rollback()
-            if not isinstance(exc, DovetailError):
-                raise
-            _attach_errors(form, ValidationError(exc.message, fields=exc.fields))
+            _attach_errors(form, exc)
     rows = db.session.scalars(select_for(Category, READ, user).order_by(Category.name)).all()
     return render_template("catalog/categories.html", rows=rows, counts={}, form=form,
                            can_write=True), 422
@@ -184,8 +174,6 @@ def run_upload(importer, **kw):
     """
     import tempfile
     from pathlib import Path
-
-    from core.errors import DovetailError
 
     upload = request.files.get("file")
     if upload is None or not upload.filename:

@@ -67,3 +67,19 @@ def test_product_custom_fields_in_api_filters_and_csv(admin_api, runner, tmp_pat
     runner.invoke(["export", "products", "-o", str(out)])
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
     assert {r["sku"]: r["custom.shelf_life_days"] for r in rows} == {"NS-1": "720", "NS-3": "365"}
+
+
+def test_product_form_shows_custom_fields_and_their_errors(client, make_user):
+    make_user("web_admin", role="admin")
+    assert client.post("/login", data={"username": "web_admin", "password": "password123"}).status_code == 302
+    form = client.get("/catalog/products/new").get_data(as_text=True)
+    assert 'name="custom.shelf_life_days"' in form
+    base = {"sku": "CF-1", "name": "鱼油", "unit": "瓶", "price": "99", "active": "y"}
+    r = client.post("/catalog/products/new", data={**base, "custom.shelf_life_days": "0"})
+    assert r.status_code == 422 and "shelf_life_days:" in r.get_data(as_text=True)
+    r = client.post("/catalog/products/new", data={**base, "custom.shelf_life_days": "365"})
+    assert r.status_code == 302
+    from plugins.catalog.services import product_by_sku
+
+    assert product_by_sku("CF-1").custom == {"shelf_life_days": 365}
+    assert "365" in client.get(r.headers["Location"]).get_data(as_text=True)
