@@ -3,6 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+JOBS ?= 4
 
 .PHONY: run test lint install dev clean bench
 
@@ -25,10 +26,10 @@ lint: $(STAMP)
 
 # SQLite always; PostgreSQL too when DOVETAIL_TEST_DATABASE_URL is set (.ci/run sets it).
 test: $(STAMP) lint
-	env -u DOVETAIL_TEST_DATABASE_URL $(BIN)/python -m pytest
+	env -u DOVETAIL_TEST_DATABASE_URL $(BIN)/python -m pytest -n $(JOBS)
 	@if [ -n "$$DOVETAIL_TEST_DATABASE_URL" ]; then \
 		echo "== PostgreSQL: $$DOVETAIL_TEST_DATABASE_URL"; \
-		$(BIN)/python -m pytest; fi
+		$(BIN)/python -m pytest -n $(JOBS); fi
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
