@@ -110,8 +110,8 @@ class DovetailGroup(click.Group):
         if cmd is not None:
             return cmd
         found = self._plugin_commands(ctx).get(name)
-        if found is None and name in CORE_GROUPS:
-            _make_app(ctx)  # surfaces the configuration error, if any
+        if found is None and not ctx.resilient_parsing:
+            _make_app(ctx)  # a plugin command may be missing because the config is broken: say so
         return found
 
 
