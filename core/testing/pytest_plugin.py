@@ -65,9 +65,8 @@ def dovetail_config_dir(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
 
         dst.mkdir()
         (dst / "roles.yaml").write_text(yaml.safe_dump({"roles": ROLES_FALLBACK}))
-    main = dst / "dovetail.yaml"
-    if main.exists():
-        main.unlink()
+    # Tests read English page text; the instance default (zh_CN) stays in config/.
+    (dst / "dovetail.yaml").write_text("locale: en\n", encoding="utf-8")
     return dst
 
 
