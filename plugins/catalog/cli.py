@@ -14,9 +14,9 @@ from core.cli import with_app
 from core.db import db
 from core.errors import DovetailError
 from core.export import write_csv, xlsx_bytes
+from core.tabular import RowError, count_rows, read_rows, require_columns
 from plugins.catalog import services
 from plugins.catalog.models import Category, Product
-from plugins.catalog.tabular import RowError, count_rows, read_rows, require_columns
 
 COLUMNS = ["sku", "name", "category", "unit", "price", "cost", "active", "barcode", "description"]
 TRUE = {"1", "true", "yes", "y", "是", "on"}

@@ -13,8 +13,8 @@ from core.cli import with_app
 from core.db import db
 from core.errors import DovetailError
 from core.export import write_csv, xlsx_bytes
+from core.tabular import RowError, count_rows, read_rows, require_columns
 from plugins.catalog.models import Product
-from plugins.catalog.tabular import RowError, count_rows, read_rows, require_columns
 from plugins.inventory import services
 from plugins.inventory.models import StockLevel, Warehouse
 

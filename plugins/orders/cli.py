@@ -19,7 +19,7 @@ from core.db import db, quantize
 from core.errors import DovetailError
 from core.events import emit
 from core.export import write_csv, xlsx_bytes
-from plugins.catalog.tabular import RowError, count_rows, read_rows, require_columns
+from core.tabular import RowError, count_rows, read_rows, require_columns
 from plugins.orders import services
 from plugins.orders.models import ZERO, Order, OrderLine, Payment
 

@@ -1,6 +1,6 @@
 """Reading CSV/XLSX import files row by row, with line numbers for error reports.
 
-Public API (inventory imports stock counts with it)::
+Shared by every plugin's file import::
 
     for line, row in read_rows(path):   # row: {normalised header: text}
         ...
