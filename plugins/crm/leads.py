@@ -64,14 +64,17 @@ def save_lead(raw: Any, user: User, lead: Lead | None = None) -> Lead:
     data = load(LeadIn(), raw, partial=lead is not None)
     if data.get("customer_id") is not None:
         get_for(Customer, data["customer_id"], "crm.customer.read", user, label="customer")
+    # Check the owner before a new lead joins the session: the check queries, and an
+    # autoflush of a lead without its fields yet would fail on NOT NULL (a 500).
+    owner_now = lead.owner_id if lead is not None else user.id
+    if "owner_id" in data and data["owner_id"] != owner_now:
+        if data["owner_id"] is None:
+            raise ValidationError("A lead needs an owner.", fields={"owner_id": ["Required."]})
+        _check_owner(data["owner_id"], user)
     if lead is None:
         lead = Lead(status=statemachine.machine_for("lead").initial, created_by_id=user.id,
                     owner_id=user.id)
         db.session.add(lead)
-    if "owner_id" in data and data["owner_id"] != lead.owner_id:
-        if data["owner_id"] is None:
-            raise ValidationError("A lead needs an owner.", fields={"owner_id": ["Required."]})
-        _check_owner(data["owner_id"], user)
     for key, value in data.items():
         setattr(lead, key, value)
     db.session.flush()

@@ -206,7 +206,8 @@ def _apply_phones(c: Customer, data: Mapping[str, Any]) -> None:
 def _check_external_code(code: str | None, current_id: int | None) -> None:
     if not code:
         return
-    other = db.session.scalar(select(Customer.id).where(Customer.external_code == code))
+    with db.session.no_autoflush:  # the customer already holds the new code: do not flush it
+        other = db.session.scalar(select(Customer.id).where(Customer.external_code == code))
     if other is not None and other != current_id:
         raise Conflict(f"External code '{code}' is already used by another customer.",
                        fields={"external_code": ["Already used."]})
