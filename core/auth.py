@@ -6,16 +6,17 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import current_app, g, has_request_context, request
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 
-from core.db import db, utcnow
+from core.db import db, is_postgres, utcnow
 from core.errors import PermissionDenied, TooManyRequests, Unauthorized
 from core.models import ApiToken, LoginAttempt, User, UserRole
 
@@ -66,9 +67,45 @@ def check_password_policy(password: str) -> None:
 # ---------------------------------------------------------------------------
 
 
+USERNAME_MAX_LENGTH = 80
+
+
+def normalize_username(username: str, *, strict: bool = True) -> str:
+    """The one form a user name is stored and looked up in: format characters (zero-width
+    spaces and joiners, BOM, bidi controls) removed, NFKC, case-folded, surrounding white
+    space stripped. ``Admin``, ``ＡＤＭＩＮ``, ``ad\u200bmin`` and ``admin `` are all ``admin``.
+
+    ``strict`` (creating a user) raises ValidationError for a name that ends up empty, longer
+    than 80 characters or holding control characters; lookups pass ``strict=False`` and get
+    the normalised text whatever it is (it then simply matches no user).
+    """
+    from core.errors import ValidationError
+
+    def drop_format(s: str) -> str:
+        return "".join(ch for ch in s if unicodedata.category(ch) != "Cf")
+
+    name = unicodedata.normalize("NFKC", drop_format(str(username)))
+    name = drop_format(unicodedata.normalize("NFKC", name.casefold())).strip()
+    if strict:
+        problem = ("must not be empty" if not name else
+                   f"must have at most {USERNAME_MAX_LENGTH} characters"
+                   if len(name) > USERNAME_MAX_LENGTH else
+                   "must not contain control characters"
+                   if any(unicodedata.category(ch) == "Cc" for ch in name) else None)
+        if problem:
+            raise ValidationError(f"A user name {problem}.", fields={"username": [f"Name {problem}."]})
+    return name
+
+
 def create_user(username: str, password: str, roles: list[str], *, display_name: str = "",
                 team_id: int | None = None, email: str | None = None) -> User:
-    """Create a user with roles from roles.yaml; the caller commits."""
+    """Create a user with roles from roles.yaml; the caller commits.
+
+    The name is stored normalised (:func:`normalize_username`), so a name differing from an
+    existing one only in case, width, zero-width characters or spaces is a conflict (409).
+    """
+    from sqlalchemy.exc import IntegrityError
+
     from core.errors import Conflict, ValidationError
 
     known = _dovetail().config.roles
@@ -76,15 +113,27 @@ def create_user(username: str, password: str, roles: list[str], *, display_name:
     if unknown:
         raise ValidationError(f"Unknown role '{unknown[0]}'; roles are defined in roles.yaml: "
                               f"{', '.join(sorted(known))}.", fields={"roles": ["Unknown role."]})
+    name = normalize_username(username)
     check_password_policy(password)
-    if db.session.scalar(select(User.id).where(User.username == username)):
-        raise Conflict(f"User '{username}' already exists.", fields={"username": ["Taken."]})
-    user = User(username=username, display_name=display_name or username, email=email,
+    taken = Conflict(f"User '{name}' already exists.", fields={"username": ["Taken."]})
+    if db.session.scalar(select(User.id).where(User.username == name)):
+        raise taken
+    user = User(username=name, display_name=display_name or name, email=email,
                 password_hash=hash_password(password), team_id=team_id)
     user.role_grants = [UserRole(role=r) for r in roles]
-    db.session.add(user)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():  # a concurrent creation of the same name
+            db.session.add(user)
+            db.session.flush()
+    except IntegrityError:
+        raise taken from None
     return user
+
+
+def user_by_name(username: str) -> User | None:
+    """The user whose (normalised) name matches ``username`` in any of its forms, or None."""
+    name = normalize_username(username, strict=False)
+    return db.session.scalar(select(User).where(User.username == name)) if name else None
 
 
 def permissions_of(user: User | None) -> frozenset[str]:
@@ -240,7 +289,36 @@ def revoke_token(token: str) -> bool:
 
 
 class Throttle:
-    """Counts failures per key within a window; shared by every worker process."""
+    """Counts login attempts per key (``user:<name>``, ``ip:<address>``) within a window,
+    shared by every worker process: rows of ``core_login_attempt`` (a sliding window), or
+    Redis counters when ``redis_url`` is set (each failure restarts the window).
+
+    An attempt is counted *before* the password is checked, in the same atomic step that
+    checks the limit, so concurrent requests cannot all read "4 failures" and all go on to
+    guess: under a per-key advisory lock on PostgreSQL, inside SQLite's ``BEGIN IMMEDIATE``
+    write lock, in one Lua script on Redis. A login that then succeeds gives it back.
+    """
+
+    #: Prefix of the Redis counters.
+    redis_prefix = "dovetail:login:"
+
+    _ACQUIRE = """
+        local n = #KEYS
+        for i = 1, n do
+          if tonumber(redis.call('GET', KEYS[i]) or '0') >= tonumber(ARGV[i]) then return 0 end
+        end
+        for i = 1, n do
+          redis.call('INCR', KEYS[i])
+          redis.call('EXPIRE', KEYS[i], ARGV[n + 1])
+        end
+        return 1
+    """
+    _RELEASE = """
+        local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+        if v > 1 then return redis.call('DECR', KEYS[1]) end
+        redis.call('DEL', KEYS[1])
+        return 0
+    """
 
     def __init__(self) -> None:
         dv = _dovetail()
@@ -249,45 +327,80 @@ class Throttle:
 
     def failures(self, key: str) -> int:
         if self.redis is not None:
-            return int(self.redis.get(f"dovetail:login:{key}") or 0)
+            return int(self.redis.get(self.redis_prefix + key) or 0)
         since = utcnow() - timedelta(seconds=self.window)
         return db.session.scalar(select(func.count()).select_from(LoginAttempt).where(
             LoginAttempt.key == key, LoginAttempt.at >= since)) or 0
 
-    def record(self, key: str) -> None:
+    def acquire(self, limits: Mapping[str, int]) -> dict[str, int | None] | None:
+        """Count one attempt against each key of ``limits`` (key → maximum) if every key is
+        below its maximum; otherwise count nothing and return None.
+
+        Returns the receipt :meth:`release` takes. On the database this commits the session.
+        """
+        keys = sorted(limits)
         if self.redis is not None:
-            k = f"dovetail:login:{key}"
-            pipe = self.redis.pipeline()
-            pipe.incr(k)
-            pipe.expire(k, self.window)
-            pipe.execute()
-            return
-        db.session.add(LoginAttempt(key=key))
+            ok = self.redis.eval(self._ACQUIRE, len(keys), *[self.redis_prefix + k for k in keys],
+                                 *[limits[k] for k in keys], self.window)
+            return dict.fromkeys(keys) if int(ok) else None
+        if is_postgres():  # SQLite: the transaction began IMMEDIATE, writers are serialised
+            for key in keys:
+                db.session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _lock_id(key)})
+        since = utcnow() - timedelta(seconds=self.window)
+        db.session.execute(delete(LoginAttempt).where(LoginAttempt.key.in_(keys),
+                                                      LoginAttempt.at < since))
+        counts = dict(db.session.execute(
+            select(LoginAttempt.key, func.count()).where(LoginAttempt.key.in_(keys))
+            .group_by(LoginAttempt.key)).tuples().all())
+        if any(counts.get(k, 0) >= limits[k] for k in keys):
+            db.session.commit()  # keeps the pruning, ends the lock
+            return None
+        rows = {k: LoginAttempt(key=k) for k in keys}
+        db.session.add_all(rows.values())
+        db.session.flush()
+        receipt: dict[str, int | None] = {k: row.id for k, row in rows.items()}
+        db.session.commit()
+        return receipt
+
+    def release(self, receipt: Mapping[str, int | None]) -> None:
+        """Take back the attempts of an :meth:`acquire` receipt; the caller commits."""
+        for key, row_id in receipt.items():
+            if self.redis is not None:
+                self.redis.eval(self._RELEASE, 1, self.redis_prefix + key)
+            elif row_id is not None:
+                db.session.execute(delete(LoginAttempt).where(LoginAttempt.id == row_id))
 
     def reset(self, key: str) -> None:
         if self.redis is not None:
-            self.redis.delete(f"dovetail:login:{key}")
+            self.redis.delete(self.redis_prefix + key)
             return
         db.session.execute(delete(LoginAttempt).where(LoginAttempt.key == key))
+
+
+def _lock_id(key: str) -> int:
+    """A signed 64-bit advisory lock id for a throttle key."""
+    return int.from_bytes(hashlib.sha256(f"dovetail.login:{key}".encode()).digest()[:8], "big",
+                          signed=True)
 
 
 def authenticate(username: str, password: str, ip: str | None) -> User:
     """Check credentials with throttling; the same error for unknown user and bad password.
 
-    Commits the failure counter itself so that it survives the error response.
+    The attempt is counted before the password is checked (committed at once, so it
+    survives the error response) and taken back when the login succeeds, which also clears
+    the user name's earlier failures.
     """
     sec = _dovetail().config.security
     throttle = Throttle()
-    ukey, ikey = f"user:{username.lower()}", f"ip:{ip or '-'}"
-    if throttle.failures(ukey) >= sec["login_max_failures"] or \
-            throttle.failures(ikey) >= sec["login_ip_max_failures"]:
+    name = normalize_username(username, strict=False)
+    ukey, ikey = f"user:{name[:190]}", f"ip:{(ip or '-')[:190]}"
+    receipt = throttle.acquire({ukey: sec["login_max_failures"], ikey: sec["login_ip_max_failures"]})
+    if receipt is None:
         raise TooManyRequests("Too many failed logins; try again later.")
-    user = db.session.scalar(select(User).where(User.username == username))
+    user = user_by_name(name)
     if not verify_password(user, password) or not user.active:
-        throttle.record(ukey)
-        throttle.record(ikey)
-        db.session.commit()
-        raise Unauthorized(INVALID_LOGIN)
+        raise Unauthorized(INVALID_LOGIN)  # the attempt counted above stays a failure
     throttle.reset(ukey)
+    throttle.release({k: v for k, v in receipt.items() if k != ukey})
     user.last_login_at = utcnow()
     return user

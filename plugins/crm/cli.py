@@ -17,7 +17,9 @@ from core.models import User
 def _user(username: str | None) -> User | None:
     if not username:
         return None
-    user = db.session.scalar(select(User).where(User.username == username))
+    from core.auth import user_by_name
+
+    user = user_by_name(username)
     if user is None or not user.active:
         raise NotFound(f"no active user '{username}'")
     return user

@@ -28,6 +28,7 @@ from marshmallow import ValidationError as MarshmallowError
 from sqlalchemy import select
 
 from core import custom
+from core.auth import normalize_username
 from core.db import db, utcnow
 from core.errors import DovetailError, ValidationError
 from core.export import safe_cell
@@ -321,8 +322,8 @@ def import_customers(path: str | Path, *, user: User | None = None, default_owne
         if row.get("owner"):
             uname = row["owner"]
             if uname not in owners:
-                owners[uname] = db.session.scalar(select(User.id).where(User.username == uname,
-                                                                        User.active.is_(True)))
+                owners[uname] = db.session.scalar(select(User.id).where(
+                    User.username == normalize_username(uname, strict=False), User.active.is_(True)))
             owner_id = owners[uname]
             if owner_id is None:
                 problems.append(("owner", f"No active user '{uname}'."))

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import click
-from sqlalchemy import select
 
 from core.cli import with_app
 from core.db import db
@@ -23,7 +22,6 @@ from core.errors import NotFound
 def export_audience_cmd(campaign_id: int, output: Path | None, as_user: str | None) -> None:
     """Export a campaign's consenting target customers as CSV (formula cells neutralised)."""
     from core.export import write_csv
-    from core.models import User
     from core.scope import dump
     from plugins.crm.models import Customer
     from plugins.marketing import services
@@ -32,7 +30,9 @@ def export_audience_cmd(campaign_id: int, output: Path | None, as_user: str | No
 
     user = None
     if as_user:
-        user = db.session.scalar(select(User).where(User.username == as_user))
+        from core.auth import user_by_name
+
+        user = user_by_name(as_user)
         if user is None or not user.active:
             raise NotFound(f"no active user '{as_user}'")
     campaign = db.session.get(Campaign, campaign_id)
