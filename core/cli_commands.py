@@ -243,9 +243,9 @@ def users_create(username: str, roles: tuple[str, ...], display_name: str, team:
             db.session.add(t)
             db.session.flush()
         team_id = t.id
-    create_user(username, password, list(roles), display_name=display_name, team_id=team_id)
+    user = create_user(username, password, list(roles), display_name=display_name, team_id=team_id)
     db.session.commit()
-    click.echo(f"Created user {username} ({', '.join(roles)}).")
+    click.echo(f"Created user {user.username} ({', '.join(roles)}).")
     if not password_stdin:
         click.echo(f"Password: {password}")
 
@@ -264,10 +264,9 @@ def users_list() -> None:
 
 
 def _user(username: str):
-    from core.db import db
-    from core.models import User
+    from core.auth import user_by_name
 
-    user = db.session.scalar(select(User).where(User.username == username))
+    user = user_by_name(username)
     if user is None:
         fail(f"no user '{username}'")
     return user
