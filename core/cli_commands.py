@@ -148,20 +148,29 @@ def plugins() -> None:
 @plugins.command("list")
 @click.pass_context
 def plugins_list(ctx: click.Context) -> None:
-    """Every available plugin with version, enabled state and dependencies."""
+    """Every available plugin with version, enabled state and dependencies.
+
+    A broken ``dovetail.yaml`` still lists what is installed, then prints its located
+    errors and exits 1.
+    """
     from core import plugin_admin
+    from core.errors import ConfigError
 
     rows = plugin_admin.rows(ctx.find_root().params.get("config"), ctx.find_root().obj)
+    broken = [issue for r in rows for issue in r.get("issues", ())]
+    rows = [r for r in rows if not r.get("issues")]
     width = max([len(r["name"]) for r in rows] + [6])
     click.echo(f"{'PLUGIN':<{width}}  {'VERSION':<8}  {'ENABLED':<7}  DEPENDS")
     for r in rows:
         deps = ", ".join(r["depends"]) or "-"
         if r["optional"]:
             deps += f" (optional: {', '.join(r['optional'])})"
-        state = "yes" if r["enabled"] else "no"
+        state = "?" if broken else "yes" if r["enabled"] else "no"
         click.echo(f"{r['name']:<{width}}  {r['version']:<8}  {state:<7}  {deps}")
         if r["error"]:
             click.echo(f"{'':<{width}}  ! {r['error']}")
+    if broken:
+        raise ConfigError(broken)
 
 
 @plugins.command("info")

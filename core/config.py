@@ -54,13 +54,65 @@ def _pos(mark: yaml.Mark) -> tuple[int, int]:
     return (mark.line + 1, mark.column + 1)
 
 
-def parse_yaml(text: str, file: str) -> YamlDoc:
-    """Parse ``text`` keeping marks; raise :class:`ConfigError` on syntax or duplicate keys."""
-    loader = yaml.SafeLoader(text)
+#: Deepest nesting of mappings and lists a config file may have (real files use about 6).
+MAX_DEPTH = 64
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """A construct the config loader refuses; ``parse_yaml`` turns it into a located issue."""
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """The one YAML loader for config files: safe tags only, no aliases, bounded nesting.
+
+    An alias (``*name``) is refused when composed, before anything is expanded: a few
+    lines of nested aliases (a "billion laughs") would otherwise expand to billions of
+    values. Nesting is capped so a hostile file cannot exhaust the stack.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _Refused(problem=f"alias '*{event.anchor}' is not allowed in config files "
+                                   "(hint: write the value out in full)", problem_mark=event.start_mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _Refused(problem=f"nested more than {MAX_DEPTH} levels deep",
+                               problem_mark=self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _offset_position(text: str, offset: int) -> tuple[int, int]:
+    """Line and column (1-based) of character ``offset`` in ``text``."""
+    before = text[:offset]
+    line = before.count("\n") + 1
+    return line, offset - (before.rfind("\n") + 1) + 1
+
+
+def compose(text: str, file: str) -> tuple[YamlDoc, list[ConfigIssue]]:
+    """Parse ``text`` keeping marks; return the document and its non-fatal issues.
+
+    Raises :class:`ConfigError` when the file cannot be read past a point (syntax, an
+    alias, a forbidden character, too deep). Duplicate keys (the first one is kept),
+    non-text keys and values that cannot be built are returned as issues, so a checker
+    can go on reporting the rest of the file; :func:`parse_yaml` raises on them.
+    """
     doc = YamlDoc(file, None)
     issues: list[ConfigIssue] = []
+    loader = None
     try:
+        loader = ConfigLoader(text)  # reads the whole text: refuses control characters here
         node = loader.get_single_node()
+    except _Refused as exc:
+        line, col = _pos(exc.problem_mark)
+        raise ConfigError([ConfigIssue(file, line, col, f"YAML: {exc.problem}")]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = _pos(mark) if mark else (1, 1)
@@ -68,55 +120,109 @@ def parse_yaml(text: str, file: str) -> YamlDoc:
         if exc.context:
             problem = f"{exc.context}: {problem}"
         raise ConfigError([ConfigIssue(file, line, col, f"YAML syntax: {problem}")]) from None
+    except yaml.reader.ReaderError as exc:
+        line, col = _offset_position(text, exc.position)
+        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        raise ConfigError([ConfigIssue(file, line, col, f"character {char} is not allowed in YAML "
+                                                       "(hint: remove it or quote it as an escape)")]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+
+    def value(n: yaml.Node) -> Any:
+        try:
+            return loader.construct_object(n, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            problem = exc.problem
+        except (ValueError, TypeError, OverflowError) as exc:  # e.g. a date 2026-13-45
+            problem = f"cannot read {n.value!r}: {exc}"
+        line, col = _pos(n.start_mark)
+        issues.append(ConfigIssue(file, line, col, f"YAML value: {problem}"))
+        return None
 
     def walk(n: yaml.Node, path: Path_) -> Any:
         doc.value_marks[path] = _pos(n.start_mark)
         if isinstance(n, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in n.value:
-                key = loader.construct_object(key_node, deep=True)
+                line, col = _pos(key_node.start_mark)
+                key = value(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+                if isinstance(key, bool):
+                    issues.append(ConfigIssue(file, line, col, f"key '{key_node.value}' reads as "
+                                              f"{str(key).lower()} (hint: quote it: '{key_node.value}')"))
+                    continue
                 if not isinstance(key, str | int):
-                    line, col = _pos(key_node.start_mark)
                     issues.append(ConfigIssue(file, line, col, "keys must be plain text"))
                     continue
                 if key in out:
-                    line, col = _pos(key_node.start_mark)
                     first = doc.key_marks[path + (key,)]
                     issues.append(ConfigIssue(
                         file, line, col,
                         f"duplicate key '{key}' (first defined at line {first[0]})"))
                     continue
-                doc.key_marks[path + (key,)] = _pos(key_node.start_mark)
+                doc.key_marks[path + (key,)] = (line, col)
                 out[key] = walk(value_node, path + (key,))
             return out
         if isinstance(n, yaml.SequenceNode):
             return [walk(item, path + (i,)) for i, item in enumerate(n.value)]
-        try:
-            return loader.construct_object(n, deep=True)
-        except yaml.constructor.ConstructorError as exc:
-            line, col = _pos(n.start_mark)
-            issues.append(ConfigIssue(file, line, col, f"YAML value: {exc.problem}"))
-            return None
+        return value(n)
 
     doc.data = walk(node, ()) if node is not None else None
+    return doc, issues
+
+
+def parse_yaml(text: str, file: str) -> YamlDoc:
+    """Parse ``text`` keeping marks; raise :class:`ConfigError` on any mistake."""
+    doc, issues = compose(text, file)
     if issues:
         raise ConfigError(issues)
     return doc
 
 
-def load_yaml_file(path: Path | str, display: str | None = None) -> YamlDoc:
-    """Read and parse one YAML file; a missing or unreadable file is a ConfigError too."""
+def decode_text(raw: bytes, file: str) -> str:
+    """``raw`` as UTF-8 text; invalid bytes are a located :class:`ConfigError`."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        good = raw[:exc.start].decode("utf-8")
+        line, col = _offset_position(good, len(good))
+        raise ConfigError([ConfigIssue(file, line, col, f"invalid UTF-8 (byte 0x{raw[exc.start]:02x}): "
+                                                        "save the file as UTF-8")]) from None
+
+
+def read_text(path: Path | str, display: str | None = None) -> str:
+    """Read a config file as UTF-8; missing, unreadable or not UTF-8 is a located ConfigError."""
     path = Path(path)
     name = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError([ConfigIssue(name, 1, 1, "file not found")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([ConfigIssue(name, 1, 1, f"cannot read: {exc}")]) from None
-    return parse_yaml(text, name)
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(name, 1, 1, f"cannot read: {exc.strerror or exc}")]) from None
+    return decode_text(raw, name)
+
+
+def load_yaml_file(path: Path | str, display: str | None = None) -> YamlDoc:
+    """Read and parse one YAML file; a missing or unreadable file is a ConfigError too."""
+    name = display or str(path)
+    return parse_yaml(read_text(path, name), name)
+
+
+def require_mapping(doc: YamlDoc, empty_hint: str) -> dict[Any, Any]:
+    """The document as a mapping; an empty (or comments-only) file or another shape is a
+    located error. ``empty_hint`` says what the file should hold."""
+    if doc.data is None:
+        raise ConfigError([doc.issue((), f"the file is empty (hint: {empty_hint})")])
+    if not isinstance(doc.data, Mapping):
+        raise ConfigError([doc.issue((), f"the file must be a mapping of keys, not a "
+                                         f"{_kind(doc.data)} (hint: {empty_hint})")])
+    return doc.data
+
+
+def _kind(value: Any) -> str:
+    return {list: "list", str: "text", int: "number", float: "number", bool: "true/false"}.get(
+        type(value), type(value).__name__)
 
 
 def _flatten(messages: Any, path: Path_ = ()) -> list[tuple[Path_, str]]:
@@ -196,6 +302,8 @@ class SecuritySection(_Strict):
     token_ttl_days = fields.Integer(load_default=90, validate=validate.Range(min=1))
     argon2_time_cost = fields.Integer(load_default=3, validate=validate.Range(min=1))
     argon2_memory_kib = fields.Integer(load_default=65536, validate=validate.Range(min=8))
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are believed (0: none).
+    trusted_proxies = fields.Integer(load_default=0, validate=validate.Range(min=0, max=5))
 
 
 class MainSchema(_Strict):
@@ -249,6 +357,7 @@ class Config:
     roles: Mapping[str, Role]
     main_doc: YamlDoc | None = None
     roles_doc: YamlDoc | None = None
+    roles_overridden: bool = False      # roles given to create_app(config=...), not read from roles.yaml
     testing: bool = False
 
     def plugin_settings(self, name: str) -> Mapping[str, Any]:
@@ -261,6 +370,52 @@ class Config:
     @property
     def roles_file(self) -> Path:
         return self.config_dir / "roles.yaml"
+
+
+MAIN_HINT = ("list the enabled plugins, e.g. 'plugins: {enabled: [crm, catalog]}' ('enabled: []' for "
+             "none); 'dovetail plugins list' shows what is installed")
+ROLES_HINT = "define the roles, e.g. 'roles: {admin: {permissions: [\"*\"], scope: all}}'"
+DEFAULT_ROLES = {"admin": {"permissions": ["*"], "scope": "all", "label": {}}}
+
+
+def read_main(path: Path | str, display: str | None = None, *,
+              plugins_required: bool = True) -> tuple[YamlDoc, dict[str, Any]]:
+    """Read and validate ``dovetail.yaml``: ``(doc, validated values)`` or a located ConfigError.
+
+    ``plugins_required``: an empty file or one without ``plugins.enabled`` is refused (it
+    would start with every plugin disabled); off when the caller names the plugins itself.
+    """
+    doc = load_yaml_file(path, display)
+    if doc.data is not None or plugins_required:
+        data = require_mapping(doc, MAIN_HINT)
+        plugins = data.get("plugins")
+        if plugins_required and (plugins is None and "plugins" not in data
+                                 or isinstance(plugins, Mapping) and "enabled" not in plugins):
+            where = ("plugins",) if "plugins" in data else ()
+            raise ConfigError([doc.issue(where, f"plugins.enabled is missing (hint: {MAIN_HINT})",
+                                         key=bool(where))])
+    return doc, validate_doc(doc, MainSchema())
+
+
+def roles_from(raw: Mapping[str, Any]) -> Mapping[str, Role]:
+    """Frozen :class:`Role` objects from validated (or overridden) role data."""
+    return MappingProxyType({
+        name: Role(name, tuple(r.get("permissions", ())), r.get("scope", "own"),
+                   MappingProxyType(dict(r.get("label", {}))), r.get("description", ""))
+        for name, r in raw.items()})
+
+
+def read_roles(path: Path | str, display: str | None = None) -> tuple[YamlDoc, Mapping[str, Role]]:
+    """Read and validate ``roles.yaml`` on its own (shape, keys, scopes): ``(doc, roles)``.
+
+    Whether each permission is declared needs the plugins: :func:`core.plugins.check_roles`.
+    """
+    doc = load_yaml_file(path, display)
+    require_mapping(doc, ROLES_HINT)
+    raw = validate_doc(doc, RolesFile())["roles"]
+    if not raw:
+        raise ConfigError([doc.issue(("roles",), f"no roles are defined (hint: {ROLES_HINT})")])
+    return doc, roles_from(raw)
 
 
 def default_config_dir() -> Path:
@@ -306,31 +461,26 @@ def load_config(config_dir: Path | str | None = None, *, overrides: Mapping[str,
     main: dict[str, Any] = MainSchema().load({})
     if main_path.exists():
         try:
-            main_doc = load_yaml_file(main_path, _rel(main_path))
-            main = validate_doc(main_doc, MainSchema())
+            main_doc, main = read_main(main_path, _rel(main_path), plugins_required="enabled" not in overrides)
         except ConfigError as exc:
             issues.extend(exc.issues)
     elif "enabled" not in overrides:
         issues.append(ConfigIssue(_rel(main_path), 1, 1,
                                   "file not found (run 'dovetail init' or pass --config DIR)"))
-    roles: dict[str, Role] = {}
+    roles: Mapping[str, Role] = MappingProxyType({})
     roles_path = cdir / "roles.yaml"
-    if "roles" in overrides:
-        raw_roles = overrides.pop("roles")
+    roles_overridden = "roles" in overrides
+    if roles_overridden:
+        roles = roles_from(overrides.pop("roles") or {})
     elif roles_path.exists():
-        raw_roles = None
         try:
-            roles_doc = load_yaml_file(roles_path, _rel(roles_path))
-            raw_roles = validate_doc(roles_doc, RolesFile())["roles"]
+            roles_doc, roles = read_roles(roles_path, _rel(roles_path))
         except ConfigError as exc:
             issues.extend(exc.issues)
     else:
-        raw_roles = {"admin": {"permissions": ["*"], "scope": "all", "label": {}}}
+        roles = roles_from(DEFAULT_ROLES)
     if issues:
         raise ConfigError(issues)
-    for name, r in (raw_roles or {}).items():
-        roles[name] = Role(name, tuple(r.get("permissions", ())), r.get("scope", "own"),
-                           MappingProxyType(dict(r.get("label", {}))), r.get("description", ""))
 
     base = cdir.parent if cdir.name == "config" else cdir
     instance = Path(main["instance_path"])
@@ -353,8 +503,8 @@ def load_config(config_dir: Path | str | None = None, *, overrides: Mapping[str,
         config_dir=cdir, enabled=enabled, database_url=db_url, secret_key=secret,
         locale=main["locale"], timezone=main["timezone"], currency=main["currency"],
         redis_url=redis_url, instance_path=instance, security=MappingProxyType(security),
-        settings=MappingProxyType(settings), roles=MappingProxyType(roles),
-        main_doc=main_doc, roles_doc=roles_doc, testing=testing,
+        settings=MappingProxyType(settings), roles=roles,
+        main_doc=main_doc, roles_doc=roles_doc, roles_overridden=roles_overridden, testing=testing,
     )
 
 
@@ -375,5 +525,6 @@ def validate_plugin_settings(config: Config, name: str, schema_cls: Any) -> Mapp
         raise ConfigError(issues_from_marshmallow(config.main_doc, err, ("settings", name))) from None
 
 
-__all__ = ["Config", "Role", "YamlDoc", "load_config", "parse_yaml", "load_yaml_file",
+__all__ = ["Config", "Role", "YamlDoc", "load_config", "parse_yaml", "compose", "load_yaml_file",
+           "read_text", "decode_text", "require_mapping", "read_main", "read_roles", "roles_from",
            "validate_doc", "issues_from_marshmallow", "validate_plugin_settings", "EXCLUDE"]

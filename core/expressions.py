@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+import simpleeval
 from simpleeval import EvalWithCompoundTypes, InvalidExpression
 
 
@@ -39,6 +40,113 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 
 USER_NAMES = ("id", "username", "roles", "team_id", "has_role", "has_permission")
+
+# ---------------------------------------------------------------------------
+# Limits: a guard runs on every transition check and must never hang a worker.
+# ``**``, ``*``, ``+`` and ``<<`` refuse results beyond these; ``check`` reports a
+# constant sub-expression over them (``9**9**9``, ``'a'*10**9``) where it stands.
+# ---------------------------------------------------------------------------
+
+MAX_SOURCE = 1000        # characters of guard text
+MAX_EXPONENT = 1000      # |b| in a ** b
+MAX_INT_BITS = 4096      # whole numbers up to 2**4096 (about 1233 digits)
+MAX_LENGTH = 10_000      # items of a text or list built by * or +
+
+_SEQUENCES = (str, bytes, list, tuple)
+
+
+class GuardLimit(ArithmeticError):
+    """A guard would compute something beyond the limits above."""
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _power(a: Any, b: Any) -> Any:
+    if isinstance(b, int | float | Decimal) and abs(b) > MAX_EXPONENT:
+        raise GuardLimit(f"exponent {b} is over the limit of {MAX_EXPONENT}")
+    if _whole(a) and _whole(b) and b > 0 and abs(a).bit_length() * b > MAX_INT_BITS:
+        raise GuardLimit(f"{a} ** {b} has more than {MAX_INT_BITS} bits (the limit for whole numbers)")
+    return a ** b
+
+
+def _mult(a: Any, b: Any) -> Any:
+    for seq, times in ((a, b), (b, a)):
+        if isinstance(seq, _SEQUENCES) and _whole(times) and len(seq) * times > MAX_LENGTH:
+            raise GuardLimit(f"repeating {len(seq)} item(s) {times} times is over the limit of "
+                             f"{MAX_LENGTH}")
+    if _whole(a) and _whole(b) and abs(a).bit_length() + abs(b).bit_length() > MAX_INT_BITS + 1:
+        raise GuardLimit(f"a product of more than {MAX_INT_BITS} bits (the limit for whole numbers)")
+    return a * b
+
+
+def _add(a: Any, b: Any) -> Any:
+    if isinstance(a, _SEQUENCES) and isinstance(b, _SEQUENCES) and len(a) + len(b) > MAX_LENGTH:
+        raise GuardLimit(f"joining {len(a)} and {len(b)} item(s) is over the limit of {MAX_LENGTH}")
+    return a + b
+
+
+def _lshift(a: Any, b: Any) -> Any:
+    if _whole(a) and _whole(b) and a.bit_length() + b > MAX_INT_BITS:
+        raise GuardLimit(f"{a} << {b} has more than {MAX_INT_BITS} bits (the limit for whole numbers)")
+    return a << b
+
+
+def _mod(a: Any, b: Any) -> Any:
+    if isinstance(a, str | bytes):  # '%0999999999d' % 1 would build a gigabyte of text
+        raise GuardLimit("text formatting with % is not allowed in guards")
+    return a % b
+
+
+#: simpleeval's operators with the limited ones above.
+OPERATORS: dict[type, Callable[..., Any]] = {
+    **simpleeval.DEFAULT_OPERATORS,
+    ast.Pow: _power, ast.Mult: _mult, ast.Add: _add, ast.LShift: _lshift, ast.Mod: _mod,
+}
+_BINARY = {ast.Pow, ast.Mult, ast.Add, ast.Sub, ast.Div, ast.FloorDiv, ast.Mod, ast.LShift,
+           ast.RShift, ast.BitAnd, ast.BitOr, ast.BitXor}
+_UNARY = {ast.USub, ast.UAdd, ast.Not, ast.Invert}
+_NOT_CONSTANT = object()
+
+
+def _fold(node: ast.AST, source: str, problems: list[tuple[int, str]]) -> Any:
+    """The value of a constant sub-expression (``_NOT_CONSTANT`` otherwise), computed with the
+    limited operators; a limit hit is recorded at the sub-expression that hits it."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        value = _fold(node.operand, source, problems)
+        return _apply(node, source, problems, value) if value is not _NOT_CONSTANT else value
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        left, right = _fold(node.left, source, problems), _fold(node.right, source, problems)
+        if isinstance(node.op, ast.Pow) and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+            return _apply(node, source, problems, 2, right)  # any base: the exponent alone is too large
+        if _NOT_CONSTANT in (left, right):
+            return _NOT_CONSTANT
+        return _apply(node, source, problems, left, right)
+    if isinstance(node, ast.List | ast.Tuple):
+        items = [_fold(e, source, problems) for e in node.elts]
+        if _NOT_CONSTANT in items:
+            return _NOT_CONSTANT
+        return items if isinstance(node, ast.List) else tuple(items)
+    for child in ast.iter_child_nodes(node):
+        _fold(child, source, problems)
+    return _NOT_CONSTANT
+
+
+def _apply(node: ast.AST, source: str, problems: list[tuple[int, str]], *args: Any) -> Any:
+    op = node.op  # type: ignore[attr-defined]
+    fn = OPERATORS.get(type(op))
+    try:
+        return fn(*args) if fn else _NOT_CONSTANT
+    except GuardLimit as exc:
+        text = ast.get_source_segment(source, node) or ""
+        hint = " (hint: guards compare values; keep constants small)" if "limit" in str(exc) else ""
+        problems.append((node.col_offset, f"{text} is refused: {exc}{hint}"))
+    except (ArithmeticError, TypeError, ValueError):
+        pass  # 1/0, 'a' - 1 …: left to evaluation, which reports them
+    return _NOT_CONSTANT
 
 
 class ReadOnly:
@@ -87,11 +195,16 @@ def check(source: str, names: Mapping[str, Iterable[str] | None]) -> list[tuple[
     """
     if not isinstance(source, str) or not source.strip():
         return [(0, "guard must be a non-empty expression")]
+    if len(source) > MAX_SOURCE:
+        return [(0, f"guard is {len(source)} characters long; the limit is {MAX_SOURCE}")]
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         return [(max((exc.offset or 1) - 1, 0), f"syntax error: {exc.msg}")]
+    except (ValueError, RecursionError, MemoryError) as exc:  # a 5000-digit literal, deep nesting
+        return [(0, f"guard cannot be read: {exc or type(exc).__name__}")]
     problems: list[tuple[int, str]] = []
+    _fold(tree.body, source, problems)
     allowed = {k: (set(v) if v is not None else None) for k, v in names.items()}
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute):
@@ -115,11 +228,17 @@ def check(source: str, names: Mapping[str, Iterable[str] | None]) -> list[tuple[
 
 
 def evaluate(source: str, values: Mapping[str, Any]) -> Any:
-    """Evaluate a checked expression over read-only ``values``."""
-    ev = EvalWithCompoundTypes(names=dict(values), functions=dict(FUNCTIONS))
+    """Evaluate a checked expression over read-only ``values``; never hangs: a result over
+    the limits (``9**9**9``) fails the guard with :class:`GuardError`."""
+    if len(source) > MAX_SOURCE:
+        raise GuardError(f"guard refused: {len(source)} characters long; the limit is {MAX_SOURCE}")
+    ev = EvalWithCompoundTypes(operators=dict(OPERATORS), names=dict(values), functions=dict(FUNCTIONS))
     try:
         return ev.eval(source)
-    except (InvalidExpression, TypeError, ArithmeticError, AttributeError, KeyError) as exc:
+    except GuardLimit as exc:
+        raise GuardError(f"guard '{source}' refused: {exc}") from None
+    except (InvalidExpression, TypeError, ArithmeticError, AttributeError, KeyError, ValueError,
+            RecursionError, SyntaxError) as exc:
         raise GuardError(f"guard '{source}' could not be evaluated: {exc}") from None
 
 

@@ -60,10 +60,10 @@ def _display(path: Path) -> str:
 
 def _node(text: str, file: str) -> yaml.Node | None:
     """Compose ``text`` (keeping marks); a syntax error is a located ConfigError."""
-    from core.config import parse_yaml
+    from core.config import ConfigLoader, parse_yaml
 
-    parse_yaml(text, file)  # located errors: syntax, duplicate keys
-    loader = yaml.SafeLoader(text)
+    parse_yaml(text, file)  # located errors: syntax, duplicate keys, aliases
+    loader = ConfigLoader(text)
     try:
         return loader.get_single_node()
     finally:
@@ -79,18 +79,22 @@ def _mapping_get(node: yaml.Node | None, key: str) -> tuple[yaml.Node, yaml.Node
     return None
 
 
-def read_enabled(config_dir: str | Path | None) -> list[str]:
-    """``plugins.enabled`` of ``dovetail.yaml`` (located ConfigError when it is wrong)."""
+def read_enabled(config_dir: str | Path | None, *, strict: bool = False) -> list[str]:
+    """``plugins.enabled`` of ``dovetail.yaml`` (located ConfigError when it is wrong).
+
+    ``strict``: the whole file is validated as at start-up (``plugins list``); otherwise
+    only what an edit of the list needs (``enable``/``disable`` may fix a file).
+    """
+    from core.config import parse_yaml, read_main, read_text
+
     path = _main_file(config_dir)
     name = _display(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.exists():
         raise ConfigError([ConfigIssue(name, 1, 1, "file not found (run 'dovetail init' or pass "
-                                                   "--config DIR)")]) from None
-    from core.config import parse_yaml
-
-    doc = parse_yaml(text, name)
+                                                   "--config DIR)")])
+    if strict:
+        return list(read_main(path, name)[1]["plugins"]["enabled"])
+    doc = parse_yaml(read_text(path, name), name)
     data = doc.data or {}
     if not isinstance(data, dict):
         raise ConfigError([doc.issue((), "the file must be a mapping of keys")])
@@ -133,9 +137,9 @@ def rows(config_dir: str | Path | None, obj: Any = None) -> list[dict[str, Any]]
         enabled = list(app.extensions["dovetail"].registry.enabled_names)
     else:
         try:
-            enabled = read_enabled(config_dir)
+            enabled = read_enabled(config_dir, strict=True)
         except ConfigError as exc:
-            enabled, config_problem = [], str(exc.issues[0])
+            enabled, config_problem = [], exc
     out = []
     for name, av in sorted(available.items()):
         m = av.manifest
@@ -155,7 +159,8 @@ def rows(config_dir: str | Path | None, obj: Any = None) -> list[dict[str, Any]]
                         "error": "enabled in dovetail.yaml but not installed"})
     if config_problem:
         out.append({"name": "(config)", "version": "", "description": "", "enabled": False,
-                    "depends": [], "optional": [], "source": "-", "error": config_problem})
+                    "depends": [], "optional": [], "source": "-", "error": str(config_problem.issues[0]),
+                    "issues": config_problem.issues})
     return out
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
 
-from core.config import YamlDoc, validate_doc
+from core.config import YamlDoc, require_mapping, validate_doc
 from core.errors import ConfigError, ConfigIssue
 
 TYPES = ("string", "text", "integer", "decimal", "boolean", "date", "datetime", "choice",
@@ -479,6 +479,7 @@ def definitions_from_doc(doc: YamlDoc, entities: Iterable[str], roles: Iterable[
     """
     entities = set(entities)
     inert = dict(inert_entities or {})
+    require_mapping(doc, "write 'fields: {}' for no custom fields, or delete the file")
     top = validate_doc(doc, FileSchema())
     issues: list[ConfigIssue] = []
     warnings: list[ConfigIssue] = []

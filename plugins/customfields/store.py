@@ -165,11 +165,11 @@ def parse_text(text: str, display: str) -> Loaded:
 
 
 def read_file(path: Path) -> Loaded:
-    """The file as it is now; a missing file means no custom fields."""
+    """The file as it is now; a missing file means no custom fields (an empty one is an error)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        text = ""
+        text = "fields: {}\n"
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([ConfigIssue(_display(path), 1, 1, f"cannot read: {exc}")]) from None
     return parse_text(text, _display(path))

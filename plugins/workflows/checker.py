@@ -15,9 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
-from core.config import YamlDoc, parse_yaml
+from core.config import YamlDoc, compose
 from core.errors import ConfigError, ConfigIssue
 from core.expressions import FUNCTIONS, USER_NAMES
 from core.expressions import check as check_expression
@@ -82,61 +80,20 @@ def _hint_names(word: str, known: Any, what: str) -> str:
 # ---------------------------------------------------------------------------
 
 
-def _lenient_parse(text: str, file: str) -> tuple[YamlDoc, list[ConfigIssue]]:
-    """Like :func:`core.config.parse_yaml` but returns duplicate-key issues instead of raising,
-    keeping the first definition, so the rest of the file is still checked."""
-    loader = yaml.SafeLoader(text)
-    doc = YamlDoc(file, None)
-    issues: list[ConfigIssue] = []
-    try:
-        node = loader.get_single_node()
-    finally:
-        loader.dispose()
-
-    def pos(mark: Any) -> tuple[int, int]:
-        return (mark.line + 1, mark.column + 1)
-
-    def walk(n: Any, path: tuple) -> Any:
-        doc.value_marks[path] = pos(n.start_mark)
-        if isinstance(n, yaml.MappingNode):
-            out: dict[Any, Any] = {}
-            for key_node, value_node in n.value:
-                key = loader.construct_object(key_node, deep=True)
-                line, col = pos(key_node.start_mark)
-                if not isinstance(key, str | int):
-                    issues.append(ConfigIssue(file, line, col, "keys must be plain text"))
-                    continue
-                if key in out:
-                    first = doc.key_marks[path + (key,)]
-                    issues.append(ConfigIssue(file, line, col, f"duplicate key '{key}' (first defined at "
-                                                                f"line {first[0]}; hint: merge the two "
-                                                                "or rename one)"))
-                    continue
-                doc.key_marks[path + (key,)] = (line, col)
-                out[key] = walk(value_node, path + (key,))
-            return out
-        if isinstance(n, yaml.SequenceNode):
-            return [walk(item, path + (i,)) for i, item in enumerate(n.value)]
-        try:
-            return loader.construct_object(n, deep=True)
-        except yaml.constructor.ConstructorError as exc:
-            line, col = pos(n.start_mark)
-            issues.append(ConfigIssue(file, line, col, f"YAML value: {exc.problem}"))
-            return None
-
-    doc.data = walk(node, ()) if node is not None else None
-    return doc, issues
-
-
 def parse(text: str, file: str) -> tuple[YamlDoc | None, list[ConfigIssue]]:
-    """Parse with positions; syntax errors end the check, duplicate keys do not."""
+    """Parse with positions through the config loader (no aliases, bounded nesting).
+
+    A file that cannot be read past a point (syntax, an alias) ends the check; duplicate
+    keys do not: the first definition is kept so the rest of the file is still checked.
+    """
     try:
-        return parse_yaml(text, file), []
+        doc, issues = compose(text, file)
     except ConfigError as exc:
-        if any(i.message.startswith("YAML syntax") for i in exc.issues):
-            return None, [ConfigIssue(i.file, i.line, i.column, i.message + " (hint: check the indentation "
-                                      "and quoting around this position)") for i in exc.issues]
-    return _lenient_parse(text, file)
+        return None, [ConfigIssue(i.file, i.line, i.column, i.message + (
+            " (hint: check the indentation and quoting around this position)"
+            if i.message.startswith("YAML syntax") else "")) for i in exc.issues]
+    return doc, [ConfigIssue(i.file, i.line, i.column, i.message[:-1] + "; hint: merge the two or rename one)")
+                 if i.message.startswith("duplicate key") else i for i in issues]
 
 
 # ---------------------------------------------------------------------------
@@ -186,8 +143,13 @@ class _Checker:
     # -- the whole file ----------------------------------------------------
     def run(self) -> None:
         data = self.doc.data
+        if data is None:
+            self.err((), "the workflow file is empty (hint: write entity, states and transitions, or "
+                         "delete the file to use the built-in workflow)")
+            return
         if not isinstance(data, Mapping):
-            self.err((), "a workflow file must be a mapping with entity, states and transitions")
+            self.err((), "a workflow file must be a mapping with entity, states and transitions, not "
+                         f"{'a list' if isinstance(data, list) else repr(data)}")
             return
         self.keys(data, (), TOP_KEYS, "the workflow file")
         ent = self.entity(data)
@@ -373,7 +335,7 @@ class _Checker:
                     message += f" (hint: did you mean '{m.group(1)}.{close[0]}'?)"
             line, col = self.guard_position(path, source, offset)
             known = ", ".join(sorted(names)) + ", " + ", ".join(sorted(FUNCTIONS))
-            hint = "" if "known" in message else f" (hint: guards may use {known})"
+            hint = "" if "known" in message or "(hint:" in message else f" (hint: guards may use {known})"
             self.at(line, col, f"guard: {message}{hint}")
 
     def guard_position(self, path: tuple, source: str, offset: int) -> tuple[int, int]:
