@@ -11,8 +11,9 @@ from typing import Any
 
 import pluggy
 from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
 
-from core import audit, builtin
+from core import accesslog, audit, builtin
 from core.config import Config, load_config, validate_plugin_settings
 from core.db import configure_engine, db, engine_options
 from core.errors import ConfigError, ConfigIssue, DovetailError
@@ -102,6 +103,17 @@ def create_app(config_dir: str | Path | None = None, *, config: Mapping[str, Any
         BABEL_DEFAULT_LOCALE=cfg.locale,
         BABEL_DEFAULT_TIMEZONE=cfg.timezone,
     )
+    proxies = cfg.security.get("trusted_proxies", 0)
+    if proxies:
+        # Behind ``proxies`` reverse proxies: their X-Forwarded-For gives the client address
+        # (login throttling per IP) and X-Forwarded-Proto says HTTPS (Secure cookies, HSTS).
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+    from core.web.security import SessionInterface, add_security_headers, cdn_origin
+
+    app.session_interface = SessionInterface()
+    accesslog.install()
     redis_client = None
     if cfg.redis_url:
         import redis
@@ -134,12 +146,33 @@ def create_app(config_dir: str | Path | None = None, *, config: Mapping[str, Any
 
     @app.errorhandler(Exception)
     def _any_error(exc: Exception):
-        db.session.rollback()
+        """API errors answer the JSON error shape (503 while the database is unreachable);
+        web errors a page (the 503 page is rendered without touching the database)."""
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 - the connection may be gone; the answer still goes out
+            log.debug("rollback failed while handling %r", exc, exc_info=True)
         if request.path.startswith("/api/"):
             return handle_error(exc)
         from core.web import html_error
 
         return html_error(exc)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        """flask-smorest answers every HTTP error in JSON, web pages' too (a CSRF failure
+        on /login, a 404): the API keeps its handler, web paths get a page."""
+        if request.path.startswith("/api/"):
+            return api.handle_http_exception(exc)
+        from core.web import html_error
+
+        return html_error(exc)
+
+    docs_cdn = cdn_origin(app.config.get("OPENAPI_SWAGGER_UI_URL"))
+
+    @app.after_request
+    def _security_headers(response):
+        return add_security_headers(response, docs_cdn)
 
     @app.get("/healthz")
     def healthz():

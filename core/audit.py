@@ -6,6 +6,11 @@ canonical content plus the previous entry's hash. ``dovetail audit verify`` walk
 the chain. Personal fields are written as ``"<personal>"`` so erasing a person
 never requires rewriting history. Writers serialise on the chain head (an advisory
 lock on PostgreSQL; SQLite already has one writer at a time).
+
+The head is anchored: ``core_audit_head`` holds the number of entries and the id and
+hash of the last one, updated in the same transaction as each append. The per-entry
+links show an entry changed or removed in the middle; the head shows entries removed
+at the end (or the head row itself removed), which the links alone cannot.
 """
 
 from __future__ import annotations
@@ -14,14 +19,15 @@ import hashlib
 import json
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import event, insert, inspect, select, text
+from sqlalchemy import event, func, insert, inspect, select, text, update
 from sqlalchemy.orm import Session
 
-from core.models import AuditEntry
+from core.models import AuditEntry, AuditHead
 
 PERSONAL = "<personal>"
 GENESIS = "0" * 64
@@ -85,13 +91,22 @@ def entry_hash(prev: str, row: dict[str, Any]) -> str:
     return hashlib.sha256((prev + body).encode()).hexdigest()
 
 
+HEAD_ID = 1
+_head = AuditHead.__table__
+
+
 def _append(connection: Any, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(727274)"))
-    prev = connection.execute(
-        select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).scalar() or GENESIS
+    head = connection.execute(select(_head.c.entries, _head.c.last_hash)
+                              .where(_head.c.id == HEAD_ID)).first()
+    last = connection.execute(
+        select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).scalar()
+    # Link to the anchored head: after entries were cut off the end, the next entry still
+    # names the hash of the last one written, so the gap shows in the links too.
+    prev = head.last_hash if head is not None else (last or GENESIS)
     from core.db import utcnow
 
     for row in rows:
@@ -103,6 +118,15 @@ def _append(connection: Any, rows: list[dict[str, Any]]) -> None:
     # One executemany (rows keep their order, so ids follow the chain): a flush of
     # thousands of audited rows (imports) costs one round trip batch, not one each.
     connection.execute(insert(AuditEntry.__table__), rows)
+    last_id = connection.execute(select(func.max(AuditEntry.id))).scalar()
+    moved = {"last_id": last_id, "last_hash": prev, "updated_at": utcnow()}
+    if head is not None:
+        connection.execute(update(_head).where(_head.c.id == HEAD_ID)
+                           .values(entries=_head.c.entries + len(rows), **moved))
+    elif last is None:  # the first entries of a new chain
+        connection.execute(insert(_head).values(id=HEAD_ID, entries=len(rows), **moved))
+    # Entries but no head: the head row was deleted. It is not re-created from what is left
+    # (that would vouch for a cut chain); ``verify`` keeps reporting it.
 
 
 def _row(action: str, entity: str, entity_id: Any, before: Any, after: Any,
@@ -152,8 +176,27 @@ def install() -> None:
         event.listen(Session, "after_flush", _after_flush)
 
 
-def verify(session: Session, batch: int = 5000) -> tuple[int, int | None]:
-    """Walk the chain; return (entries checked, id of the first broken entry or None)."""
+@dataclass(frozen=True)
+class ChainReport:
+    """What :func:`verify` found: ``problem`` is None when the chain is intact."""
+
+    checked: int
+    last_id: int | None = None
+    broken_at: int | None = None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def verify(session: Session, batch: int = 5000) -> ChainReport:
+    """Walk the chain from the first entry, then compare its end with the anchored head.
+
+    Reports the first entry whose hash or link is wrong, entries missing at the end (the
+    head records more than there are), entries the head does not know of, and a missing
+    head row.
+    """
     prev = GENESIS
     checked = 0
     last_id = 0
@@ -161,13 +204,39 @@ def verify(session: Session, batch: int = 5000) -> tuple[int, int | None]:
         rows = session.execute(select(AuditEntry).where(AuditEntry.id > last_id)
                                .order_by(AuditEntry.id).limit(batch)).scalars().all()
         if not rows:
-            return checked, None
+            break
         for e in rows:
             row = {"at": e.at.isoformat(), "actor_id": e.actor_id, "actor": e.actor,
                    "action": e.action, "entity": e.entity, "entity_id": e.entity_id,
                    "before": e.before, "after": e.after, "note": e.note}
             if e.prev_hash != prev or entry_hash(prev, row) != e.hash:
-                return checked, e.id
+                why = ("entries before it were deleted" if e.prev_hash != prev and
+                       entry_hash(e.prev_hash, row) == e.hash else "it was altered")
+                return ChainReport(checked, last_id or None, e.id,
+                                   f"audit chain broken at entry {e.id} (after {checked} good "
+                                   f"entries): {why}")
             prev = e.hash
             checked += 1
             last_id = e.id
+    end = last_id or None
+    head = session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID)).scalar_one_or_none()
+    if head is None:
+        if checked == 0:
+            return ChainReport(0)
+        return ChainReport(checked, end, None,
+                           f"audit chain head missing (core_audit_head): {checked} entries up to "
+                           f"entry {end} are anchored by nothing, so entries deleted at the end "
+                           f"cannot be ruled out")
+    if head.entries > checked:
+        found = f"ending at entry {end}" if end else "none left"
+        return ChainReport(checked, end, None,
+                           f"audit chain truncated: its head records {head.entries} entries "
+                           f"ending at entry {head.last_id}, but {checked} are left ({found}); "
+                           f"{head.entries - checked} or more entries were deleted at the end")
+    if head.entries != checked or head.last_hash != prev:
+        return ChainReport(checked, end, None,
+                           f"audit chain does not match its head: the head records "
+                           f"{head.entries} entries ending at entry {head.last_id}, the chain "
+                           f"has {checked} ending at entry {end} (entries written outside "
+                           f"the audit log)")
+    return ChainReport(checked, end)

@@ -339,11 +339,13 @@ def audit() -> None:
 @audit.command("verify")
 @with_app
 def audit_verify() -> None:
-    """Check every entry's hash and link; exit 1 at the first broken entry."""
+    """Check every entry's hash and link, and the chain's end against its anchored head;
+    exit 1 at the first problem (an altered or deleted entry, entries cut off the end)."""
     from core.audit import verify
     from core.db import db
 
-    checked, broken = verify(db.session)
-    if broken is not None:
-        raise DovetailError(f"audit chain broken at entry {broken} (after {checked} good entries)")
-    click.echo(f"Audit chain intact: {checked} entries.")
+    report = verify(db.session)
+    if not report.ok:
+        raise DovetailError(report.problem)
+    end = f", the last is entry {report.last_id}" if report.last_id else ""
+    click.echo(f"Audit chain intact: {report.checked} entries{end}.")

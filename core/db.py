@@ -119,3 +119,33 @@ def is_postgres() -> bool:
 def lock_for_update(query: Any) -> Any:
     """Row locks on PostgreSQL; SQLite already serialises writers (BEGIN IMMEDIATE)."""
     return query.with_for_update() if is_postgres() else query
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """True when ``exc`` means the database cannot be reached now (server down, connection
+    refused or lost, file not openable, pool exhausted), not that it refused one query.
+
+    An ``OperationalError``/``InterfaceError`` covers both (SQLite's "no such table" is
+    one too), so unless SQLAlchemy already saw the connection drop, one fresh connection
+    running ``SELECT 1`` decides (a bare DBAPI cursor: no transaction, so no wait on
+    SQLite's write lock). Only called on the error path.
+    """
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, sa_exc.TimeoutError):  # the pool is exhausted
+        return True
+    if not isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    try:
+        conn = db.engine.raw_connection()
+        try:
+            cursor = conn.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+        finally:
+            conn.close()
+    except Exception:  # noqa: BLE001 - any failure to connect is the answer
+        return True
+    return False

@@ -1,5 +1,5 @@
-"""Core tables: users, teams, role grants, API tokens, login attempts, audit chain,
-personal-data access log and workflow transition history."""
+"""Core tables: users, teams, role grants, API tokens, web sessions, login attempts, audit
+chain and its head, personal-data access log and workflow transition history."""
 
 from __future__ import annotations
 
@@ -81,6 +81,20 @@ class ApiToken(IdMixin, db.Model):
     user: Mapped[User] = relationship()
 
 
+class WebSession(IdMixin, db.Model):
+    """A signed-in browser session. The session cookie carries a random token; only its
+    SHA-256 is kept here, and a cookie opens a session only while its row exists. Signing
+    out deletes the row (a copied cookie stops working); a password change or disabling
+    the user deletes all of that user's rows."""
+
+    __tablename__ = "core_web_session"
+    user_id: Mapped[int] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"),
+                                         index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class LoginAttempt(IdMixin, db.Model):
     """A failed login, counted per user name and per IP within a sliding window."""
 
@@ -105,6 +119,22 @@ class AuditEntry(IdMixin, db.Model):
     note: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(db.Model):
+    """The anchor of the audit chain: how many entries it holds and which one is last.
+
+    Written in the same transaction as every append (under the chain's lock), so deleting
+    entries at the end of the chain, or this row, is reported by ``dovetail audit verify``.
+    One row, ``id`` 1. A sealing sequencer may later own the updates; the shape stays.
+    """
+
+    __tablename__ = "core_audit_head"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    entries: Mapped[int] = mapped_column()
+    last_id: Mapped[int] = mapped_column()
+    last_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class PersonalAccess(IdMixin, db.Model):
@@ -149,5 +179,5 @@ class TransitionApproval(IdMixin, db.Model):
     comment: Mapped[str | None] = mapped_column(Text)
 
 
-CORE_MODELS = [Team, User, UserRole, ApiToken, LoginAttempt, AuditEntry, PersonalAccess,
-               TransitionLog, TransitionApproval]
+CORE_MODELS = [Team, User, UserRole, ApiToken, WebSession, LoginAttempt, AuditEntry, AuditHead,
+               PersonalAccess, TransitionLog, TransitionApproval]

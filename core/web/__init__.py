@@ -1,8 +1,16 @@
 """The web shell: login, base layout, navigation from plugins' menu entries
-(filtered by permission), Flask-Babel (zh_CN, en), CSRF on every form."""
+(filtered by permission), Flask-Babel (zh_CN, en), CSRF on every form.
+
+Sessions are kept on the server: signing in stores a random token in the (signed) session
+cookie and its SHA-256 in ``core_web_session``; a cookie opens a session only while that
+row exists. Signing out deletes it, a password change or disabling a user deletes all of
+the user's rows, and a row expires after ``PERMANENT_SESSION_LIFETIME``.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +20,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -21,15 +30,18 @@ from flask import (
 from flask_babel import Babel, gettext
 from flask_login import LoginManager, login_required, login_user, logout_user
 from flask_wtf import CSRFProtect, FlaskForm
-from sqlalchemy import select
+from markupsafe import Markup, escape
+from sqlalchemy import delete, event, inspect, select
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
 from core.auth import current_user, has_permission
-from core.db import db
+from core.db import database_unreachable, db, utcnow
 from core.errors import DovetailError
-from core.models import AuditEntry, User
+from core.models import AuditEntry, User, WebSession
+from core.web.security import safe_next_url
 
 bp = Blueprint("core_web", __name__)
 LOCALES = ("zh_CN", "en")
@@ -43,17 +55,80 @@ def _select_locale() -> str:
         session["lang"] = request.args["lang"]
     if session.get("lang") in LOCALES:
         return session["lang"]
-    user = current_user() if request else None
+    user = current_user() if request and not g.get("dovetail_db_down") else None
     if user is not None and user.locale in LOCALES:
         return user.locale
     return request.accept_languages.best_match(LOCALES) or \
         current_app.extensions["dovetail"].config.locale
 
 
+#: Session key holding the token of this browser's ``core_web_session`` row.
+SESSION_TOKEN = "_dovetail_sid"
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.active else None
+    """The active user whose server-side session this cookie's token names, else None."""
+    token = session.get(SESSION_TOKEN)
+    if not user_id.isdigit() or not isinstance(token, str) or not token:
+        return None
+    if g.get("dovetail_db_down"):  # rendering the 503 page
+        return None
+    return db.session.scalar(
+        select(User).join(WebSession, WebSession.user_id == User.id)
+        .where(User.id == int(user_id), User.active.is_(True),
+               WebSession.token_hash == _digest(token), WebSession.expires_at > utcnow()))
+
+
+def start_session(user: User) -> None:
+    """Record a new server-side session for ``user`` and sign the browser in (commits)."""
+    now = utcnow()
+    old = session.pop(SESSION_TOKEN, None)
+    stale = WebSession.expires_at <= now
+    if isinstance(old, str):
+        stale = stale | (WebSession.token_hash == _digest(old))
+    db.session.execute(delete(WebSession).where(stale))
+    token = secrets.token_urlsafe(32)
+    db.session.add(WebSession(user_id=user.id, token_hash=_digest(token), created_at=now,
+                              expires_at=now + current_app.permanent_session_lifetime))
+    db.session.commit()
+    session[SESSION_TOKEN] = token
+    login_user(user)
+
+
+def end_session() -> None:
+    """Delete this browser's server-side session and sign it out (commits)."""
+    token = session.pop(SESSION_TOKEN, None)
+    if isinstance(token, str):
+        db.session.execute(delete(WebSession).where(WebSession.token_hash == _digest(token)))
+        db.session.commit()
+    logout_user()
+
+
+def _end_sessions_on_credential_change(db_session: Session, _ctx: Any) -> None:
+    """A new password or a disabled account ends every web session of that user (in the
+    same transaction), wherever the change comes from: web, API, CLI."""
+    ids = set()
+    for obj in db_session.dirty:
+        if not isinstance(obj, User):
+            continue
+        attrs = inspect(obj).attrs
+        if attrs.password_hash.history.has_changes() or (
+                attrs.active.history.has_changes() and not obj.active):
+            ids.add(obj.id)
+    if ids:
+        db_session.connection().execute(
+            delete(WebSession.__table__).where(WebSession.__table__.c.user_id.in_(ids)))
+
+
+def install_session_guard() -> None:
+    """Listen on every ORM session (idempotent)."""
+    if not event.contains(Session, "after_flush", _end_sessions_on_credential_change):
+        event.listen(Session, "after_flush", _end_sessions_on_credential_change)
 
 
 def menu_for(user: User | None) -> list[Any]:
@@ -68,6 +143,22 @@ def menu_for(user: User | None) -> list[Any]:
     return out
 
 
+def gettext_escaped(message_id: Any) -> Markup:
+    """Jinja global ``gettext_escaped(x)``: translate a message id held in a variable (a menu
+    label, a report title, an enum value such as an activity type) and return it escaped.
+
+    Use it instead of ``_(x)``: Flask-Babel's template ``_()`` marks its result safe and
+    %-formats it, so data passed to it would be rendered as HTML (or crash on a ``%``).
+    ``_()`` is for string literals only. Text that is already markup (a lazy or literal
+    translation) is returned as it is; ``None`` and ``""`` give an empty string (gettext of
+    ``""`` would be the catalogue header).
+    """
+    if hasattr(message_id, "__html__"):
+        return Markup(message_id.__html__())
+    text = "" if message_id is None else str(message_id)
+    return escape(gettext(text) if text else text)
+
+
 def init_web(app: Flask) -> None:
     translations = str(Path(__file__).parent.parent / "translations")
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", translations)
@@ -75,17 +166,21 @@ def init_web(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "core_web.login"
     csrf.init_app(app)
+    install_session_guard()
     app.register_blueprint(bp)
+    app.jinja_env.globals["gettext_escaped"] = gettext_escaped
 
     @app.context_processor
     def _inject() -> dict[str, Any]:
-        user = current_user()
+        user = None if g.get("dovetail_db_down") else current_user()
         return {"nav": menu_for(user) if user else [], "me": user,
                 "has_permission": lambda p: has_permission(user, p),
                 "locale": _select_locale(), "locales": LOCALES}
 
 
 def html_error(exc: Exception):
+    if database_unreachable(exc):
+        return unavailable_page()
     if isinstance(exc, DovetailError):
         status, message = exc.http_status, exc.message
     elif isinstance(exc, HTTPException):
@@ -98,6 +193,16 @@ def html_error(exc: Exception):
     if status == 401:
         return redirect(url_for("core_web.login", next=request.full_path))
     return render_template("core/error.html", status=status, message=message), status
+
+
+def unavailable_page():
+    """503 page while the database cannot be reached, rendered without touching it (no
+    signed-in user, no menu)."""
+    current_app.logger.warning("database unavailable on %s %s", request.method, request.path)
+    g.dovetail_db_down = True
+    body = render_template("core/error.html", status=503, message=gettext(
+        "The database is unavailable; try again in a moment."))
+    return body, 503, {"Retry-After": "30"}
 
 
 class LoginForm(FlaskForm):
@@ -117,19 +222,18 @@ def login():
         except DovetailError as exc:
             error = gettext(exc.message)
         else:
+            # Committed first: a password rehash on login ends the user's other sessions
+            # (see _end_sessions_on_credential_change), never the one started here.
             db.session.commit()
-            login_user(user)
-            target = request.args.get("next") or ""
-            if not target.startswith("/") or target.startswith("//"):
-                target = url_for("core_web.index")
-            return redirect(target)
+            start_session(user)
+            return redirect(safe_next_url(request.args.get("next")) or url_for("core_web.index"))
     return render_template("core/login.html", form=form, error=error), (401 if error else 200)
 
 
 @bp.post("/logout")
 @login_required
 def logout():
-    logout_user()
+    end_session()
     session.pop("lang", None)
     flash(gettext("Signed out."))
     return redirect(url_for("core_web.login"))

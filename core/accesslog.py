@@ -1,0 +1,87 @@
+"""Personal data kept out of the access log.
+
+A search for a customer's phone number puts it in the URL (``/crm/customers?q=13812349876``),
+and the request line ends up in the access log of whatever serves the app. A filter on the
+``werkzeug`` logger (the development server behind ``dovetail run``) rewrites the query
+string of every line it logs: the values of search and personal parameters (``q``,
+``phone``, ``email`` …) and any value that looks like a phone number or an e-mail address
+are masked the way the UI masks them for roles without the right (``138****9876``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from urllib.parse import unquote_plus
+
+from core.scope import mask_value
+
+#: Query parameters whose values are personal or free-text searches (masked whatever they hold).
+PERSONAL_PARAMS = frozenset({
+    "q", "query", "search", "keyword", "keywords", "term", "phone", "phones", "mobile", "tel",
+    "telephone", "email", "mail", "name", "contact", "address", "id_card", "id_number",
+})
+
+_QUERY = re.compile(r"\?([^\s\"'\x1b]*)")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE_CHARS = re.compile(r"[\s\-().]")
+_PHONE = re.compile(r"^(?:(?:\+|00)?86)?1[3-9]\d{9}$|^0\d{9,11}$|^\+\d{8,15}$")
+_COUNTRY = re.compile(r"^(?:\+|00)?86(?=1[3-9]\d{9}$)")
+
+
+def _kind(value: str) -> str | None:
+    if _EMAIL.match(value):
+        return "email"
+    if _PHONE.match(_PHONE_CHARS.sub("", value)):
+        return "phone"
+    return None
+
+
+def mask_param(key: str, raw: str) -> str:
+    """The logged form of one query parameter value (``raw`` as it appears in the URL)."""
+    value = unquote_plus(raw)
+    if not value:
+        return raw
+    kind = _kind(value)
+    if kind == "phone":
+        return mask_value(_COUNTRY.sub("", _PHONE_CHARS.sub("", value)), "phone")
+    if kind == "email":
+        return mask_value(value, "email")
+    if unquote_plus(key).lower() in PERSONAL_PARAMS:
+        return mask_value(value, "text")
+    return raw
+
+
+def mask_query(query: str) -> str:
+    """Mask the personal values of a query string (``a=1&q=138…`` → ``a=1&q=138****…``)."""
+    out = []
+    for pair in query.split("&"):
+        key, sep, raw = pair.partition("=")
+        out.append(f"{key}{sep}{mask_param(key, raw)}" if sep else pair)
+    return "&".join(out)
+
+
+def mask_urls(text: str) -> str:
+    """Mask the query string of every URL in a log line."""
+    return _QUERY.sub(lambda m: "?" + mask_query(m.group(1)), text)
+
+
+class AccessLogFilter(logging.Filter):
+    """Rewrite a log record so query strings in it carry no personal data."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a record that cannot be formatted is left alone
+            return True
+        masked = mask_urls(message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True
+
+
+def install(logger_name: str = "werkzeug") -> None:
+    """Put the filter on ``logger_name`` once (idempotent; called by ``create_app``)."""
+    logger = logging.getLogger(logger_name)
+    if not any(isinstance(f, AccessLogFilter) for f in logger.filters):
+        logger.addFilter(AccessLogFilter())
