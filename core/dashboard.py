@@ -14,7 +14,7 @@ def widgets_for(user: Any) -> list[dict[str, Any]]:
     out = []
     for report, _owner in current_app.extensions["dovetail"].registry.reports.values():
         kind = report.params.get("dashboard")
-        if not kind or not has_permission(user, report.permission):
+        if not kind or not all(has_permission(user, p) for p in report.permissions):
             continue
         try:
             columns, rows = report.run({}, user)

@@ -110,13 +110,22 @@ class CustomFieldEntity:
 
 @dataclass(frozen=True)
 class Report:
-    """A report a plugin offers; ``run(params, user)`` returns ``(columns, rows)``."""
+    """A report a plugin offers; ``run(params, user)`` returns ``(columns, rows)``.
+
+    A user needs ``permission`` and every one of ``extra_permissions`` to see and run it
+    (a profit report needs the sales-report permission and the right to see costs).
+    """
 
     key: str
     title: str
     permission: str
     run: Callable[..., tuple[list[str], list[Sequence[Any]]]]
     params: Mapping[str, str] = field(default_factory=dict)
+    extra_permissions: tuple[str, ...] = ()
+
+    @property
+    def permissions(self) -> tuple[str, ...]:
+        return (self.permission, *self.extra_permissions)
 
 
 @dataclass(frozen=True)

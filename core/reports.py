@@ -26,9 +26,14 @@ def _reports() -> dict[str, Any]:
     return {k: r for k, (r, _o) in current_app.extensions["dovetail"].registry.reports.items()}
 
 
+def may_run(user: Any, report: Any) -> bool:
+    """Whether ``user`` has every permission ``report`` needs."""
+    return all(has_permission(user, perm) for perm in report.permissions)
+
+
 def run_report(key: str, params: dict[str, Any], user: Any) -> tuple[Any, list[str], list[list[Any]]]:
     report = _reports().get(key)
-    if report is None or not has_permission(user, report.permission):
+    if report is None or not may_run(user, report):
         raise NotFound(f"No report '{key}'.")
     columns, rows = report.run(params, user)
     return report, list(columns), [list(r) for r in rows]
@@ -63,7 +68,7 @@ class ReportList(MethodView):
     def get(self):
         """Reports the current user may run"""
         user = require_user()
-        return [r for r in _reports().values() if has_permission(user, r.permission)]
+        return [r for r in _reports().values() if may_run(user, r)]
 
 
 @core_blp.route("/reports/<key>")
@@ -86,7 +91,7 @@ class ReportRun(MethodView):
 @login_required
 def index():
     user = require("core.report.read")
-    items = [r for r in _reports().values() if has_permission(user, r.permission)]
+    items = [r for r in _reports().values() if may_run(user, r)]
     return render_template("core/reports.html", reports=items)
 
 

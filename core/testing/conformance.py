@@ -303,8 +303,9 @@ def permission_problems(name: str, available: Mapping[str, Any], registry: Any,
         if owner == name and item.permission and item.permission not in declared:
             problems.append(f"menu entry '{item.key}' needs undeclared permission '{item.permission}'")
     for key, (rep, owner) in registry.reports.items():
-        if owner == name and rep.permission not in declared:
-            problems.append(f"report '{key}' needs undeclared permission '{rep.permission}'")
+        for perm in rep.permissions if owner == name else ():
+            if perm not in declared:
+                problems.append(f"report '{key}' needs undeclared permission '{perm}'")
     for key, (ent, owner) in registry.workflow_entities.items():
         if owner != name or not ent.default_workflow:
             continue

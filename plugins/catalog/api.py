@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 from core.api import apply_sort, page_body, page_of, page_schema
 from core.auth import permission_required, require
 from core.db import db
+from core.errors import PermissionDenied
 from core.scope import dump, get_for, select_for
 from plugins.catalog import services
 from plugins.catalog.models import Category, Product
@@ -50,6 +51,8 @@ class ProductsView(MethodView):
     def get(self, args):
         """List products (search q, category_id, active, custom.<key>)"""
         user = require(READ)
+        if (args.get("sort") or "").lstrip("-") == "cost" and not services.can_read_cost(user):
+            raise PermissionDenied(f"You need the permission '{services.COST}' to sort by cost.")
         stmt = services.product_filters(select_for(Product, READ, user), args, flask.request.args)
         rows, total = page_of(apply_sort(stmt, Product, args.get("sort"), default="sku"), args)
         return _json(page_body([services.product_dict(p, user) for p in rows], total, args))

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from core import custom
 from core.cli import with_app
 from core.db import db
-from core.errors import DovetailError
+from core.errors import DovetailError, NotFound, PermissionDenied
 from core.export import write_csv, xlsx_bytes
 from core.tabular import RowError, count_rows, read_rows, require_columns
 from plugins.catalog import services
@@ -121,17 +121,20 @@ def import_products(path: str | Path, *, user: Any = None, dry_run: bool = False
 
 
 def export_rows(user: Any = None):
-    """Header and row iterator of the product export (custom fields as custom.<key>)."""
+    """Header and row iterator of the product export (custom fields as custom.<key>); the
+    ``cost`` column only for a user who may see costs (``None``: everything)."""
     cols = custom.columns("product", user)
-    header = COLUMNS + [f"custom.{k}" for k, _label in cols]
+    with_cost = services.can_read_cost(user)
+    header = [c for c in COLUMNS if with_cost or c != "cost"] + [f"custom.{k}" for k, _label in cols]
     names = dict(db.session.execute(select(Category.id, Category.name)).all())
 
     def rows():
         stmt = select(Product).order_by(Product.sku).execution_options(yield_per=500)
         for p in db.session.scalars(stmt):
             values = custom.dump("product", p.custom, user)
-            yield [p.sku, p.name, names.get(p.category_id, ""), p.unit, p.price, p.cost,
-                   "yes" if p.active else "no", p.barcode, p.description] + \
+            yield [p.sku, p.name, names.get(p.category_id, ""), p.unit, p.price] + \
+                  ([p.cost] if with_cost else []) + \
+                  ["yes" if p.active else "no", p.barcode, p.description] + \
                   [values.get(k) for k, _label in cols]
 
     return header, rows()
@@ -172,10 +175,22 @@ def import_products_cmd(file: Path, dry_run: bool, errors_file: Path | None) -> 
 @click.command("products")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="File to write (.csv or .xlsx); standard output (CSV) when omitted.")
+@click.option("--as", "as_user", default=None,
+              help="Export what this user may see (no cost column without "
+                   "catalog.product.read_cost; default: everything).")
 @with_app
-def export_products_cmd(output: Path | None) -> None:
+def export_products_cmd(output: Path | None, as_user: str | None) -> None:
     """Export every product as CSV or XLSX (formula-like cells are neutralised)."""
-    header, rows = export_rows()
+    user = None
+    if as_user:
+        from core.auth import has_permission, user_by_name
+
+        user = user_by_name(as_user)
+        if user is None or not user.active:
+            raise NotFound(f"no active user '{as_user}'")
+        if not has_permission(user, "catalog.product.read"):
+            raise PermissionDenied(f"user '{user.username}' lacks the permission 'catalog.product.read'")
+    header, rows = export_rows(user)
     if output is not None and output.suffix.lower() == ".xlsx":
         output.write_bytes(xlsx_bytes(header, rows, "products"))
         click.echo(f"Wrote {output}.", err=True)

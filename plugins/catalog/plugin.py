@@ -29,6 +29,8 @@ def register_permissions():
         Permission("catalog.product.read", "See products and categories"),
         Permission("catalog.product.write", "Create, change and delete products and categories"),
         Permission("catalog.product.import", "Import products from CSV/XLSX"),
+        Permission("catalog.product.read_cost", "See and set product costs, and what derives from "
+                                                "them (stock value at cost, profit)"),
     ]
 
 

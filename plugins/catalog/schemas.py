@@ -33,7 +33,8 @@ class ProductIn(Schema):
     category_id = fields.Integer(allow_none=True, load_default=None)
     unit = fields.String(load_default="件", validate=validate.Length(min=1, max=20))
     price = money(required=True)
-    cost = money(load_default=Decimal("0.00"))
+    cost = money(metadata={"description": "Unit cost (0.00 when omitted). Needs the permission "
+                                          "catalog.product.read_cost (403 without it)."})
     active = fields.Boolean(load_default=True)
     barcode = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=64))
     description = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=5000))
@@ -52,7 +53,9 @@ class ProductOut(Schema):
     category_name = fields.String(allow_none=True)
     unit = fields.String()
     price = fields.Decimal(as_string=True)
-    cost = fields.Decimal(as_string=True)
+    cost = fields.Decimal(as_string=True, metadata={
+        "description": "Unit cost; present only for users with the permission "
+                       "catalog.product.read_cost (absent, not null, for others)."})
     active = fields.Boolean()
     barcode = fields.String(allow_none=True)
     description = fields.String(allow_none=True)

@@ -5,7 +5,9 @@
 * :func:`create_product`, :func:`update_product`, :func:`delete_product`,
   :func:`create_category`, :func:`update_category`, :func:`delete_category` — validated
   writes (the caller commits);
-* :func:`product_filters` — the product list query (search, category, active, custom.*).
+* :func:`product_filters` — the product list query (search, category, active, custom.*);
+* :data:`COST` and :func:`can_read_cost` — product costs (and what derives from them: stock
+  value at cost, profit) are shown only to users with ``catalog.product.read_cost``.
 """
 
 from __future__ import annotations
@@ -18,12 +20,26 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from core import custom
+from core.auth import has_permission
 from core.db import db
-from core.errors import Conflict, NotFound, ValidationError
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from plugins.catalog.models import Category, Product
 from plugins.catalog.schemas import CategoryIn, ProductIn
 
 ENTITY = "product"
+#: Seeing (and setting) product costs; without it the ``cost`` field is absent everywhere.
+COST = "catalog.product.read_cost"
+
+
+def can_read_cost(user: Any) -> bool:
+    """Whether ``user`` may see costs; ``None`` (the CLI, the system) may."""
+    return user is None or has_permission(user, COST)
+
+
+def _check_cost_write(data: Mapping[str, Any], user: Any) -> None:
+    """A cost is set only by someone who may see it (no blind overwrite, no guessing)."""
+    if "cost" in data and not can_read_cost(user):
+        raise PermissionDenied(f"You need the permission '{COST}' to set a product's cost.")
 
 
 # ---------------------------------------------------------------------------
@@ -108,7 +124,9 @@ def _check_sku_free(sku: str, own_id: int | None = None) -> None:
 
 
 def create_product(data: Mapping[str, Any], user: Any) -> Product:
-    """Validate and add a product; the caller commits. 422 on bad fields, 409 on a taken SKU."""
+    """Validate and add a product; the caller commits. 422 on bad fields, 409 on a taken SKU,
+    403 when ``cost`` is given by a user without :data:`COST` (it then defaults to 0.00)."""
+    _check_cost_write(data, user)
     values = _load(ProductIn(), {k: v for k, v in data.items() if k != "custom"})
     _check_category(values.get("category_id"))
     _check_sku_free(values["sku"])
@@ -120,7 +138,8 @@ def create_product(data: Mapping[str, Any], user: Any) -> Product:
 
 
 def update_product(product: Product, data: Mapping[str, Any], user: Any) -> Product:
-    """Apply a partial change; the caller commits."""
+    """Apply a partial change; the caller commits (403 for ``cost`` without :data:`COST`)."""
+    _check_cost_write(data, user)
     values = _load(ProductIn(), {k: v for k, v in data.items() if k != "custom"}, partial=True)
     for key in ("sku", "name", "unit", "price"):
         if key in values and values[key] is None:
@@ -162,7 +181,8 @@ _PRODUCT_OUT: Any = None
 
 
 def product_dict(product: Product, user: Any) -> dict[str, Any]:
-    """The API representation, with the custom values ``user`` may read."""
+    """The API representation, with the custom values ``user`` may read, and ``cost`` only
+    for users with :data:`COST` (absent otherwise)."""
     global _PRODUCT_OUT
     from core.scope import dump
     from plugins.catalog.schemas import ProductOut
@@ -171,6 +191,8 @@ def product_dict(product: Product, user: Any) -> dict[str, Any]:
         _PRODUCT_OUT = ProductOut()
     data = dump(_PRODUCT_OUT, product, Product, user)
     data["custom"] = custom.dump(ENTITY, product.custom, user)
+    if not can_read_cost(user):
+        del data["cost"]
     return data
 
 

@@ -83,6 +83,7 @@ def products():
     return render_template("catalog/products.html", rows=rows, total=total, page=args["page"],
                            per_page=50, filters=filters, can_write=has_permission(user, WRITE),
                            can_import=has_permission(user, IMPORT),
+                           can_read_cost=services.can_read_cost(user),
                            custom_cols=custom.columns("product", user))
 
 @bp.get("/products/<int:product_id>")
@@ -92,7 +93,8 @@ def product(product_id: int):
     p = get_for(Product, product_id, READ, user)
     return render_template("catalog/product.html", p=p, custom_values=custom.dump("product", p.custom, user),
                            custom_cols=custom.columns("product", user),
-                           can_write=has_permission(user, WRITE))
+                           can_write=has_permission(user, WRITE),
+                           can_read_cost=services.can_read_cost(user))
 
 @bp.route("/products/new", methods=["GET", "POST"])
 @bp.route("/products/<int:product_id>/edit", methods=["GET", "POST"])
@@ -101,6 +103,8 @@ def product_form(product_id: int | None = None):
     user = require(WRITE)
     p = get_for(Product, product_id, WRITE, user) if product_id else None
     form = ProductForm(obj=p)
+    if not services.can_read_cost(user):  # no cost field: a new product costs 0.00, an edit keeps it
+        del form.cost
     form.category_id.choices = _category_choices(_("(none)"))
     if p is not None and request.method == "GET":
         form.category_id.data = str(p.category_id or "")
@@ -108,9 +112,10 @@ def product_form(product_id: int | None = None):
         data = {"sku": form.sku.data.strip(), "name": form.name.data.strip(),
                 "category_id": int(form.category_id.data) if form.category_id.data else None,
                 "unit": form.unit.data.strip(), "price": str(form.price.data),
-                "cost": str(form.cost.data if form.cost.data is not None else "0"),
                 "active": bool(form.active.data), "barcode": form.barcode.data or None,
                 "description": form.description.data or None}
+        if "cost" in form:
+            data["cost"] = str(form.cost.data if form.cost.data is not None else "0")
         cust = _custom_inputs()
         if cust:
             data["custom"] = cust
@@ -203,6 +208,7 @@ def products_import():
         counts, errors, message = run_upload(import_products, user=user,
                                              dry_run=request.form.get("dry_run") == "1")
     status = 422 if message else 200
+    cost = "cost, " if services.can_read_cost(user) else ""
     return render_template("catalog/import.html", counts=counts, errors=errors or [], message=message,
-                           columns="sku, name, price, category, unit, cost, active, barcode, description, "
+                           columns=f"sku, name, price, category, unit, {cost}active, barcode, description, "
                                    "custom.<key>"), status

@@ -12,7 +12,7 @@ from core.auth import permission_required, require
 from core.db import db
 from core.scope import dump, get_for, select_for
 from plugins.catalog.models import Product
-from plugins.catalog.services import like_pattern
+from plugins.catalog.services import can_read_cost, like_pattern
 from plugins.inventory import services
 from plugins.inventory.models import Movement, StockLevel, Warehouse
 from plugins.inventory.schemas import (
@@ -207,7 +207,7 @@ class MovementsView(MethodView):
         if args.get("until"):
             stmt = stmt.where(Movement.created_at < args["until"])
         rows, total = page_of(apply_sort(stmt, Movement, args.get("sort"), default="-id"), args)
-        return _json(page_body(dump(MovementOut(), rows, Movement, user, many=True), total, args))
+        return _json(page_body(movement_dicts(rows, user), total, args))
 
     @needs(STOCK_MOVE)
     @stock_blp.arguments(MovementIn)
@@ -217,7 +217,16 @@ class MovementsView(MethodView):
         user = require(STOCK_MOVE)
         moves = post_movement(data)
         db.session.commit()
-        return _json({"movements": dump(MovementOut(), moves, Movement, user, many=True)}, 201)
+        return _json({"movements": movement_dicts(moves, user)}, 201)
+
+
+def movement_dicts(rows, user) -> list[dict]:
+    """Movements as the API shows them: ``unit_cost`` only for users who may see costs."""
+    out = dump(MovementOut(), rows, Movement, user, many=True)
+    if not can_read_cost(user):
+        for item in out:
+            item.pop("unit_cost", None)
+    return out
 
 
 def post_movement(data) -> list[Movement]:

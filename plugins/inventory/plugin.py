@@ -138,7 +138,8 @@ def register_reports():
     from plugins.inventory.reports import stock_value
 
     return [Report("inventory.stock_value", "Stock value by category (at cost)", "inventory.stock.read",
-                   stock_value, params={"dashboard": "bar"})]
+                   stock_value, params={"dashboard": "bar"},
+                   extra_permissions=("catalog.product.read_cost",))]
 
 
 # ---------------------------------------------------------------------------

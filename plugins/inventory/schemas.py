@@ -148,7 +148,9 @@ class MovementOut(Schema):
     balance_after = fields.Integer()
     reason = fields.String(allow_none=True)
     reference = fields.String(allow_none=True)
-    unit_cost = fields.Decimal(as_string=True, allow_none=True)
+    unit_cost = fields.Decimal(as_string=True, allow_none=True, metadata={
+        "description": "Cost per unit of a receipt; present only for users with the permission "
+                       "catalog.product.read_cost."})
     source_type = fields.String(allow_none=True)
     source_id = fields.Integer(allow_none=True)
     transfer_id = fields.String(allow_none=True)

@@ -140,7 +140,8 @@ REPORTS = [
     Report("orders.sales_by_product", "Sales by product", PERM, sales_by_product),
     Report("orders.sales_by_category", "Sales by category", PERM, sales_by_category),
     Report("orders.sales_by_region", "Sales by region", PERM, sales_by_region),
-    Report("orders.profit", "Profit (revenue − cost) by month", PERM, profit),
+    Report("orders.profit", "Profit (revenue − cost) by month", PERM, profit,
+           extra_permissions=("catalog.product.read_cost",)),
 ]
 
 
