@@ -7,8 +7,12 @@ answers ``{"items", "page", "per_page", "total"}``; ``per_page`` is capped.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import re
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from flask import Flask, current_app, jsonify, request
@@ -16,11 +20,14 @@ from flask.views import MethodView
 from flask_smorest import Api, Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import Select, func, select
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from core.auth import (
     authenticate,
     issue_token,
+    permission_required,
     require,
     require_user,
     revoke_token,
@@ -32,11 +39,87 @@ from core.models import AuditEntry
 log = logging.getLogger("dovetail.api")
 
 MAX_PER_PAGE = 200
+#: Ids and integers fit PostgreSQL's ``integer`` (4 bytes): larger ones are refused
+#: (422 in bodies and queries, 404 in paths) before a query could fail on them.
+MAX_INT = 2**31 - 1
+#: The largest amount a money column (NUMERIC(14, 2)) holds.
+MAX_MONEY = Decimal("999999999999.99")
+#: JSON bodies nested deeper than this are refused (400) before any schema sees them.
+MAX_JSON_DEPTH = 32
 
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 409: "conflict", 413: "too_large",
               415: "unsupported_media_type", 422: "validation_error", 428: "precondition_required",
-              429: "too_many_requests", 500: "internal_error"}
+              429: "too_many_requests", 500: "internal_error", 503: "service_unavailable"}
+
+
+# ---------------------------------------------------------------------------
+# Bounded numbers for schemas
+# ---------------------------------------------------------------------------
+
+
+def _add_range(kw: dict[str, Any], lo: int | None, hi: int | None) -> dict[str, Any]:
+    given = kw.pop("validate", None)
+    extra = [] if given is None else list(given) if isinstance(given, list | tuple) else [given]
+    kw["validate"] = [validate.Range(min=lo, max=hi), *extra]
+    return kw
+
+
+class Id(fields.Integer):
+    """A record id: an integer from 1 to 2^31-1. Use it for every id in a schema (bodies
+    and query filters), so an id the database cannot hold is a 422, not a 500."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**_add_range(kw, 1, MAX_INT))
+
+
+class Int(fields.Integer):
+    """An integer within ``minimum`` … ``maximum`` (default the 4-byte range), for
+    quantities, counts and limits: never a database overflow."""
+
+    def __init__(self, *, minimum: int | None = -MAX_INT - 1, maximum: int | None = MAX_INT,
+                 **kw: Any) -> None:
+        super().__init__(**_add_range(kw, minimum, maximum))
+
+
+class IdConverter(IntegerConverter):
+    """``<int:…>`` in URLs: 1 … 2^31-1, so ``/orders/2147483648`` is a 404 on every database."""
+
+    def __init__(self, url_map: Any, *args: Any, **kw: Any) -> None:
+        kw.setdefault("min", 1)
+        kw.setdefault("max", MAX_INT)
+        super().__init__(url_map, *args, **kw)
+
+
+def _id_param_schema(converter: IntegerConverter) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer"}
+    if converter.min is not None:
+        schema["minimum"] = converter.min
+    if converter.max is not None:
+        schema["maximum"] = converter.max
+    return schema
+
+
+# ---------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------
+
+
+class ErrorDetail(Schema):
+    code = fields.String(required=True, metadata={
+        "description": "Stable machine-readable code: bad_request, unauthorized, forbidden, "
+                       "not_found, conflict, validation_error, too_many_requests, "
+                       "service_unavailable, …"})
+    message = fields.String(required=True, metadata={"description": "What went wrong and what "
+                                                                     "to do, for people."})
+    fields_ = fields.Dict(keys=fields.String(), required=True, data_key="fields", metadata={
+        "description": "Problems per input field (field name → messages); empty when none."})
+
+
+class ErrorSchema(Schema):
+    """The one error payload of the API: ``{"error": {"code", "message", "fields"}}``."""
+
+    error = fields.Nested(ErrorDetail, required=True)
 
 
 def error_body(status: int, message: str, fields_: Mapping[str, Any] | None = None,
@@ -57,6 +140,14 @@ def _flatten_smorest_messages(messages: Any) -> dict[str, Any]:
     return dict(messages) if isinstance(messages, Mapping) else {"_schema": messages}
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` says the database cannot be reached (down, refused, pool exhausted,
+    connection lost), as opposed to a query the database rejected."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
+
+
 def handle_error(exc: Exception):
     """Turn any exception under /api into the one JSON error shape."""
     if isinstance(exc, DovetailError):
@@ -67,8 +158,132 @@ def handle_error(exc: Exception):
         fields_ = _flatten_smorest_messages(data.get("messages", {})) if data else {}
         message = "Invalid input; see fields." if fields_ else (exc.description or exc.name)
         return jsonify(error_body(status, message, fields_)), status
+    # Safety nets: input the schemas let through but the database refused.
+    if database_unavailable(exc):
+        log.warning("database unavailable on %s %s: %s", request.method, request.path,
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        resp = jsonify(error_body(503, "The database is unavailable; try again shortly."))
+        resp.headers["Retry-After"] = "30"
+        return resp, 503
+    if isinstance(exc, sa_exc.IntegrityError):
+        log.warning("integrity error on %s %s: %s", request.method, request.path, exc.orig)
+        return jsonify(error_body(409, "The change conflicts with existing data (a value that "
+                                       "must be unique is taken, or a referenced record is "
+                                       "missing or still in use).")), 409
+    if isinstance(exc, sa_exc.DataError):
+        log.warning("data error on %s %s: %s", request.method, request.path, exc.orig)
+        return jsonify(error_body(422, "A value is out of range or not valid for its field.")), 422
     log.exception("unhandled error on %s %s", request.method, request.path)
     return jsonify(error_body(500, "Internal error; it has been logged.")), 500
+
+
+# ---------------------------------------------------------------------------
+# Request checks for /api: authenticate first, then refuse malformed input centrally
+# ---------------------------------------------------------------------------
+
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def public(view: Any) -> Any:
+    """Mark an API view (method or MethodView class) as open to anonymous callers; every
+    other /api/v1 endpoint authenticates before its input is read."""
+    view.__dovetail_public__ = True
+    return view
+
+
+def _is_public() -> bool:
+    endpoint = request.endpoint or ""
+    if endpoint.startswith("api-docs."):
+        return True
+    fn = current_app.view_functions.get(endpoint)
+    cls = getattr(fn, "view_class", None)
+    method = getattr(cls, request.method.lower(), None) if cls is not None else None
+    return any(getattr(obj, "__dovetail_public__", False) for obj in (fn, cls, method))
+
+
+def _text_problem(text: str) -> str | None:
+    bad = _BAD_TEXT.search(text)
+    if bad is None:
+        return None
+    return ("Must not contain NUL characters." if bad.group() == "\x00" else
+            "Must be valid Unicode text (a lone surrogate such as \\ud800 is not).")
+
+
+def _nested(path: tuple[str, ...], message: str) -> dict[str, Any]:
+    """``("custom", "t")`` → ``{"custom": {"t": [message]}}``, as marshmallow reports fields."""
+    out: Any = [message]
+    for part in reversed(path or ("_schema",)):
+        out = {part: out}
+    return out
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def check_json_body(raw: bytes) -> None:
+    """Parse a JSON body the way the schemas will and refuse, before they see it, what would
+    break them: nesting deeper than :data:`MAX_JSON_DEPTH`, NaN/Infinity or numbers beyond
+    a float, NUL characters and lone surrogates in any key or string."""
+    from core.errors import DovetailError as BadRequest  # 400 bad_request
+    from core.errors import ValidationError as _Invalid
+
+    try:
+        doc = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise BadRequest(f"The JSON body is nested too deeply (at most {MAX_JSON_DEPTH} levels)."
+                         ) from None
+    except ValueError as exc:  # includes UnicodeDecodeError
+        raise BadRequest(f"The body is not valid JSON: {exc}.") from None
+    stack: list[tuple[Any, tuple[str, ...], int]] = [(doc, (), 1)]
+    while stack:
+        node, path, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise BadRequest(f"The JSON body is nested too deeply (at most {MAX_JSON_DEPTH} levels).")
+        if isinstance(node, str):
+            problem = _text_problem(node)
+            if problem:
+                raise _Invalid("Invalid input; see fields.", fields=_nested(path, problem))
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                problem = _text_problem(key)
+                if problem:
+                    raise _Invalid("Invalid input; see fields.",
+                                   fields=_nested(path, f"Field name: {problem}"))
+                stack.append((value, (*path, key), depth + 1))
+        elif isinstance(node, list):
+            stack.extend((value, (*path, str(i)), depth + 1) for i, value in enumerate(node))
+
+
+def check_api_request() -> None:
+    """``before_request`` for /api/v1: authenticate (401) unless the endpoint is public, then
+    refuse malformed text and JSON. Views check their permission before reading input
+    (``@permission_required`` outside ``@blp.arguments``), so no field list reaches a
+    caller who may not use the operation."""
+    from core.auth import require_user
+    from core.errors import ValidationError as _Invalid
+
+    if not request.path.startswith("/api/") or request.url_rule is None:
+        return
+    if not _is_public():
+        require_user()
+    # Query strings are left to the schemas and filters (a NUL there matches nothing);
+    # text the database cannot store is a 422 through the DataError safety net.
+    for key, value in (request.view_args or {}).items():
+        problem = _text_problem(value) if isinstance(value, str) else None
+        if problem:
+            raise _Invalid("Invalid input; see fields.", fields={key: [problem]})
+    if request.is_json and request.content_length != 0:
+        raw = request.get_data(cache=True)
+        if raw.strip():
+            check_json_body(raw)
 
 
 def _json_default(value: Any) -> Any:
@@ -80,8 +295,27 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-_NUMERIC_KEYWORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
-                     "default", "example")
+_BOUND_KEYWORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+_NUMERIC_KEYWORDS = (*_BOUND_KEYWORDS, "default", "example")
+
+#: What the API really sends for ``Decimal(as_string=True)``: a decimal string ("12.50").
+DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+#: What the API really sends for datetimes: ISO 8601; UTC when there is no offset.
+DATETIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?$"
+
+
+def _document_truth(self: Any, field: fields.Field, ret: dict[str, Any], **_: Any) -> dict[str, Any]:
+    """apispec attribute function: document values as the API sends them. Decimals are
+    strings (numbers are accepted on input too); datetimes are ISO 8601 and may have no
+    offset (UTC), which JSON Schema's ``date-time`` format would reject."""
+    if isinstance(field, fields.Decimal) and field.as_string:
+        ret["type"] = "string"
+        ret.pop("format", None)
+        return {"pattern": DECIMAL_PATTERN}
+    if isinstance(field, fields.DateTime) and ret.get("format") == "date-time":
+        ret.pop("format")
+        return {"pattern": DATETIME_PATTERN}
+    return {}
 
 
 def _numbers_as_numbers(node: Any) -> None:
@@ -90,8 +324,8 @@ def _numbers_as_numbers(node: Any) -> None:
     from decimal import Decimal, InvalidOperation
 
     if isinstance(node, dict):
-        if node.get("type") in ("number", "integer"):
-            for key in _NUMERIC_KEYWORDS:
+        if "type" in node or "pattern" in node:
+            for key in _NUMERIC_KEYWORDS if node.get("type") in ("number", "integer") else _BOUND_KEYWORDS:
                 value = node.get(key)
                 if isinstance(value, str):
                     try:
@@ -106,7 +340,9 @@ def _numbers_as_numbers(node: Any) -> None:
 
 
 class DovetailApi(Api):
-    """flask-smorest Api whose errors use the Dovetail error shape."""
+    """flask-smorest Api whose errors use the Dovetail error shape (documented too)."""
+
+    ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error: HTTPException):  # noqa: D401
         return handle_error(error)
@@ -138,8 +374,8 @@ class ListArgs(Schema):
         sortable: Sequence[str] = ("id",)
         unknown = "exclude"
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+    page = Int(load_default=1, minimum=1, maximum=1_000_000)
+    per_page = Int(load_default=50, minimum=1, maximum=MAX_PER_PAGE)
     sort = fields.String(load_default=None, metadata={
         "description": "Field to sort by; prefix with '-' for descending."})
 
@@ -202,6 +438,7 @@ class TokenResponse(Schema):
 
 
 @core_blp.route("/auth/token")
+@public
 class TokenView(MethodView):
     @core_blp.arguments(TokenRequest)
     @core_blp.response(201, TokenResponse)
@@ -294,6 +531,7 @@ class AuditArgs(ListArgs):
 
 @core_blp.route("/audit")
 class AuditView(MethodView):
+    @permission_required("core.audit.read")
     @core_blp.arguments(AuditArgs, location="query")
     @core_blp.response(200, page_schema(AuditSchema))
     def get(self, args):
@@ -321,6 +559,11 @@ def init_api(app: Flask) -> DovetailApi:
             "bearerAuth": {"type": "http", "scheme": "bearer"}}},
             "security": [{"bearerAuth": []}]},
     )
+    # Before any route is added: every <int:…> in a URL is an id of 1 … 2^31-1.
+    app.url_map.converters["int"] = IdConverter
     api = DovetailApi(app)
+    api.register_converter(IdConverter, _id_param_schema)
+    api.ma_plugin.converter.add_attribute_function(_document_truth)
+    app.before_request(check_api_request)
     api.register_blueprint(core_blp, url_prefix="/api/v1")
     return api

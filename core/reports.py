@@ -11,12 +11,13 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask.views import MethodView
+from flask_babel import gettext
 from flask_login import login_required
 from marshmallow import Schema, fields
 
 from core.api import core_blp
-from core.auth import has_permission, require, require_user
-from core.errors import NotFound
+from core.auth import has_permission, require
+from core.errors import NotFound, PermissionDenied
 from core.export import csv_bytes, xlsx_bytes
 
 web_bp = Blueprint("core_reports", __name__)
@@ -33,8 +34,11 @@ def may_run(user: Any, report: Any) -> bool:
 
 def run_report(key: str, params: dict[str, Any], user: Any) -> tuple[Any, list[str], list[list[Any]]]:
     report = _reports().get(key)
-    if report is None or not may_run(user, report):
+    if report is None:
         raise NotFound(f"No report '{key}'.")
+    for perm in report.permissions:  # 403 on the API and the web page alike
+        if not has_permission(user, perm):
+            raise PermissionDenied(f"You need the permission '{perm}' to run the report '{key}'.")
     columns, rows = report.run(params, user)
     return report, list(columns), [list(r) for r in rows]
 
@@ -67,7 +71,7 @@ class ReportList(MethodView):
     @core_blp.response(200, ReportInfo(many=True))
     def get(self):
         """Reports the current user may run"""
-        user = require_user()
+        user = require("core.report.read")
         return [r for r in _reports().values() if may_run(user, r)]
 
 
@@ -76,7 +80,7 @@ class ReportRun(MethodView):
     @core_blp.response(200, ReportResult)
     def get(self, key):
         """Run a report; ?format=csv|xlsx downloads it"""
-        user = require_user()
+        user = require("core.report.read")
         params = {k: v for k, v in request.args.items() if k != "format"}
         report, columns, rows = run_report(key, params, user)
         fmt = request.args.get("format", "json")
@@ -107,7 +111,9 @@ def show(key: str):
     fmt = request.args.get("format")
     if fmt in ("csv", "xlsx"):
         return download(report, columns, rows, fmt)
-    widget = {"title": report.title, "kind": report.params.get("dashboard", "bar"),
-              "columns": columns, "rows": rows}
-    return render_template("core/report.html", report=report, columns=columns, rows=rows,
+    # column names are message ids of the plugin; the page shows them translated (and escaped)
+    headers = [gettext(c) if c else c for c in columns]
+    widget = {"title": gettext(report.title), "kind": report.params.get("dashboard", "bar"),
+              "columns": headers, "rows": rows}
+    return render_template("core/report.html", report=report, columns=headers, rows=rows,
                            widget=widget)

@@ -6,7 +6,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from marshmallow import Schema, fields, validate
 
-from core.api import ListArgs
+from core.api import Id, ListArgs
 
 MAX_MONEY = Decimal("999999999999.99")
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$"
@@ -30,7 +30,7 @@ class ProductIn(Schema):
         validate.Regexp(SKU_PATTERN, error="Use letters, digits and . _ - / only, starting with a "
                                            "letter or digit.")])
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    category_id = fields.Integer(allow_none=True, load_default=None)
+    category_id = Id(allow_none=True, load_default=None)
     unit = fields.String(load_default="件", validate=validate.Length(min=1, max=20))
     price = money(required=True)
     cost = money(metadata={"description": "Unit cost (0.00 when omitted). Needs the permission "
@@ -71,7 +71,7 @@ class ProductArgs(ListArgs):
         sortable = ("id", "sku", "name", "price", "cost", "created_at", "updated_at")
 
     q = fields.String(metadata={"description": "Search in SKU, name and barcode."})
-    category_id = fields.Integer(metadata={"description": "Category, including its subcategories."})
+    category_id = Id(metadata={"description": "Category, including its subcategories."})
     active = fields.Boolean()
 
 
@@ -80,7 +80,7 @@ class CategoryIn(Schema):
         ordered = True
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=80))
-    parent_id = fields.Integer(allow_none=True, load_default=None)
+    parent_id = Id(allow_none=True, load_default=None)
     description = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=2000))
 
 
@@ -100,7 +100,7 @@ class CategoryArgs(ListArgs):
         sortable = ("id", "name")
 
     q = fields.String()
-    parent_id = fields.Integer()
+    parent_id = Id()
 
 
 class ProductPatch(ProductIn):

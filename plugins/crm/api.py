@@ -18,9 +18,9 @@ from sqlalchemy import func, select
 
 from core import statemachine
 from core.api import ListArgs, apply_sort, page_body, page_of, page_schema
-from core.auth import has_permission, require
+from core.auth import has_permission, permission_required, require
 from core.db import db
-from core.errors import ValidationError
+from core.errors import PermissionDenied, ValidationError
 from core.export import safe_cell, write_csv, xlsx_bytes
 from core.scope import can_read_personal, get_for, mask, select_for
 from plugins.crm import dedupe, leads, pool, services, transfer
@@ -91,15 +91,18 @@ def _body():
 
 @customers_blp.route("")
 class CustomersView(MethodView):
+    @permission_required(READ)
     @customers_blp.arguments(CustomerArgs, location="query")
     @customers_blp.response(200, CUSTOMER_PAGE)
     def get(self, args):
         """List customers (search q; filters tier, tag, region, owner_id, custom.<key>)"""
         user = require(READ)
+        services.check_purchase_sort(args.get("sort"), user)
         stmt = services.customer_filters(select_for(Customer, READ, user), args, request.args)
         rows, total = page_of(apply_sort(stmt, Customer, args.get("sort")), args)
         return _json(page_body(services.customers_dump(rows, user), total, args))
 
+    @permission_required(CREATE)
     @customers_blp.arguments(CustomerIn)
     @customers_blp.response(201, CustomerOut)
     def post(self, data):
@@ -118,6 +121,7 @@ class CustomerView(MethodView):
         user = require(READ)
         return _json(services.customer_dict(services.visible_customer(customer_id, READ, user), user))
 
+    @permission_required(UPDATE)
     @customers_blp.arguments(CustomerPatch(partial=True))
     @customers_blp.response(200, CustomerOut)
     def patch(self, data, customer_id):
@@ -152,6 +156,7 @@ class ContactsView(MethodView):
         return _json({"items": services.contact_dict(rows, user, many=True), "page": 1,
                       "per_page": max(len(rows), 1), "total": len(rows)})
 
+    @permission_required(UPDATE)
     @customers_blp.arguments(ContactIn)
     @customers_blp.response(201, ContactOut)
     def post(self, _data, customer_id):
@@ -165,6 +170,7 @@ class ContactsView(MethodView):
 
 @customers_blp.route("/<int:customer_id>/contacts/<int:contact_id>")
 class ContactView(MethodView):
+    @permission_required(UPDATE)
     @customers_blp.arguments(ContactPatch(partial=True))
     @customers_blp.response(200, ContactOut)
     def patch(self, _data, customer_id, contact_id):
@@ -200,6 +206,7 @@ def _contact(c: Customer, contact_id: int) -> Contact:
 
 @customers_blp.route("/<int:customer_id>/activities")
 class CustomerActivitiesView(MethodView):
+    @permission_required(ACT_READ)
     @customers_blp.arguments(ActivityArgs, location="query")
     @customers_blp.response(200, ACTIVITY_PAGE)
     def get(self, args, customer_id):
@@ -214,6 +221,7 @@ class CustomerActivitiesView(MethodView):
         rows, total = page_of(apply_sort(stmt, Activity, args.get("sort")), args)
         return _json(page_body(services.activity_dict(rows, user, many=True), total, args))
 
+    @permission_required(ACT_WRITE)
     @customers_blp.arguments(ActivityIn)
     @customers_blp.response(201, ActivityOut)
     def post(self, _data, customer_id):
@@ -227,11 +235,15 @@ class CustomerActivitiesView(MethodView):
 
 @customers_blp.route("/<int:customer_id>/purchases")
 class PurchasesView(MethodView):
+    @permission_required(READ)
     @customers_blp.arguments(ListArgs, location="query")
     @customers_blp.response(200, page_schema(PurchaseOut))
     def get(self, args, customer_id):
-        """Purchase history of a customer (from orders' events), newest first"""
+        """Purchase history of a customer (from orders' events), newest first; needs orders.order.read"""
         user = require(READ)
+        if not services.can_see_purchases(user):
+            raise PermissionDenied(f"You need the permission '{services.PURCHASES}' to see purchase "
+                                   "history.")
         c = services.visible_customer(customer_id, READ, user)
         stmt = select(Purchase).where(Purchase.customer_id == c.id).order_by(
             Purchase.placed_at.desc(), Purchase.id.desc())
@@ -241,6 +253,7 @@ class PurchasesView(MethodView):
 
 @customers_blp.route("/<int:customer_id>/release")
 class ReleaseView(MethodView):
+    @permission_required(READ)
     @customers_blp.arguments(ReleaseIn)
     @customers_blp.response(200, CustomerOut)
     def post(self, data, customer_id):
@@ -264,6 +277,7 @@ class DuplicateGroup(Schema):
 
 @customers_blp.route("/duplicates")
 class DuplicatesView(MethodView):
+    @permission_required(READ)
     @customers_blp.arguments(ListArgs, location="query")
     @customers_blp.response(200, page_schema(DuplicateGroup))
     def get(self, args):
@@ -282,6 +296,7 @@ class DuplicatesView(MethodView):
 
 @customers_blp.route("/merge")
 class MergeView(MethodView):
+    @permission_required("crm.customer.merge")
     @customers_blp.arguments(MergeIn)
     @customers_blp.response(200, CustomerOut)
     def post(self, data):
@@ -306,11 +321,12 @@ class ClaimOut(Schema):
 def _pool_dump(rows, user):
     data = services.customers_dump(rows, user) if can_read_personal(Customer, user) and has_permission(
         user, pool.MANAGE) else [mask(Customer, d, None) for d in CustomerOut().dump(rows, many=True)]
-    return data
+    return services.hide_purchases(data, user)
 
 
 @customers_blp.route("/pool")
 class PoolView(MethodView):
+    @permission_required(READ)
     @customers_blp.arguments(PoolArgs, location="query")
     @customers_blp.response(200, CUSTOMER_PAGE)
     def get(self, args):
@@ -326,6 +342,7 @@ class PoolView(MethodView):
 
 @customers_blp.route("/pool/claim")
 class ClaimView(MethodView):
+    @permission_required("crm.pool.claim")
     @customers_blp.arguments(ClaimIn)
     @customers_blp.response(200, ClaimOut)
     def post(self, data):
@@ -399,6 +416,7 @@ class ImportView(MethodView):
 
 @customers_blp.route("/export")
 class ExportView(MethodView):
+    @permission_required("crm.customer.export")
     @customers_blp.arguments(ExportArgs, location="query")
     @customers_blp.response(200, description="CSV or XLSX file")
     def get(self, args):
@@ -444,6 +462,7 @@ def export_response(stmt, user, fmt: str, channel: str) -> Response:
 
 @activities_blp.route("/due")
 class DueView(MethodView):
+    @permission_required(ACT_READ)
     @activities_blp.arguments(DueArgs, location="query")
     @activities_blp.response(200, ACTIVITY_PAGE)
     def get(self, args):
@@ -462,6 +481,7 @@ class ActivityView(MethodView):
         user = require(ACT_READ)
         return _json(services.activity_dict(get_for(Activity, activity_id, ACT_READ, user), user))
 
+    @permission_required(ACT_WRITE)
     @activities_blp.arguments(ActivityPatch(partial=True))
     @activities_blp.response(200, ActivityOut)
     def patch(self, _data, activity_id):
@@ -497,6 +517,7 @@ def _segment_dict(seg: Segment, user) -> dict:
 
 @segments_blp.route("")
 class SegmentsView(MethodView):
+    @permission_required(SEG_READ)
     @segments_blp.arguments(SegmentArgs, location="query")
     @segments_blp.response(200, page_schema(SegmentOut))
     def get(self, args):
@@ -508,6 +529,7 @@ class SegmentsView(MethodView):
         rows, total = page_of(apply_sort(stmt, Segment, args.get("sort"), default="name"), args)
         return _json(page_body([_segment_dict(s, user) for s in rows], total, args))
 
+    @permission_required(SEG_WRITE)
     @segments_blp.arguments(SegmentIn)
     @segments_blp.response(201, SegmentOut)
     def post(self, _data):
@@ -526,6 +548,7 @@ class SegmentView(MethodView):
         user = require(SEG_READ)
         return _json(_segment_dict(get_for(Segment, segment_id, SEG_READ, user, label="segment"), user))
 
+    @permission_required(SEG_WRITE)
     @segments_blp.arguments(SegmentPatch(partial=True))
     @segments_blp.response(200, SegmentOut)
     def patch(self, _data, segment_id):
@@ -547,6 +570,7 @@ class SegmentView(MethodView):
 
 @segments_blp.route("/<int:segment_id>/customers")
 class SegmentCustomersView(MethodView):
+    @permission_required(SEG_READ)
     @segments_blp.arguments(CustomerArgs, location="query")
     @segments_blp.response(200, CUSTOMER_PAGE)
     def get(self, args, segment_id):
@@ -554,6 +578,7 @@ class SegmentCustomersView(MethodView):
         user = require(SEG_READ)
         require(READ)
         seg = get_for(Segment, segment_id, SEG_READ, user, label="segment")
+        services.check_purchase_sort(args.get("sort"), user)
         stmt = services.customer_filters(select_for(Customer, READ, user), args, request.args)
         stmt = services.segment_customers_stmt(seg, stmt)
         rows, total = page_of(apply_sort(stmt, Customer, args.get("sort")), args)
@@ -567,6 +592,7 @@ class SegmentCustomersView(MethodView):
 
 @leads_blp.route("")
 class LeadsView(MethodView):
+    @permission_required(LEAD_READ)
     @leads_blp.arguments(LeadArgs, location="query")
     @leads_blp.response(200, page_schema(LeadOut))
     def get(self, args):
@@ -583,6 +609,7 @@ class LeadsView(MethodView):
         rows, total = page_of(apply_sort(stmt, Lead, args.get("sort")), args)
         return _json(page_body(leads.lead_dict(rows, user, many=True), total, args))
 
+    @permission_required(LEAD_WRITE)
     @leads_blp.arguments(LeadIn)
     @leads_blp.response(201, LeadOut)
     def post(self, _data):
@@ -601,6 +628,7 @@ class LeadView(MethodView):
         user = require(LEAD_READ)
         return _json(leads.lead_dict(get_for(Lead, lead_id, LEAD_READ, user, label="lead"), user))
 
+    @permission_required(LEAD_WRITE)
     @leads_blp.arguments(LeadPatch(partial=True))
     @leads_blp.response(200, LeadOut)
     def patch(self, _data, lead_id):
@@ -632,6 +660,7 @@ class LeadTransitionsView(MethodView):
         lead = get_for(Lead, lead_id, LEAD_READ, user, label="lead")
         return _json(statemachine.available("lead", lead, user))
 
+    @permission_required(LEAD_READ)
     @leads_blp.arguments(TransitionIn)
     @leads_blp.response(200, LeadOut)
     def post(self, data, lead_id):

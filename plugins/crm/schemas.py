@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields, post_load, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
 
-from core.api import ListArgs
+from core.api import MAX_MONEY, Id, Int, ListArgs
 from plugins.crm.models import ACTIVITY_TYPES
 from plugins.crm.phone import PHONE_ERROR, PhoneError, normalise_phone
 
@@ -61,7 +61,7 @@ class CustomerIn(Schema):
     tier = _text(40)
     tags = fields.List(Tag())
     source = _text(60, allow_none=True)
-    owner_id = fields.Integer(allow_none=True, metadata={
+    owner_id = Id(allow_none=True, metadata={
         "description": "Owning rep; null puts the customer in the public pool."})
     consent_marketing = fields.Boolean()
     notes = fields.String(allow_none=True, validate=validate.Length(max=5000))
@@ -78,6 +78,10 @@ class CustomerIn(Schema):
         if data.get("phones"):
             data["phones"] = [p for p in data["phones"] if p]
         return data
+
+
+_PURCHASE_NOTE = ("From orders; present only for users with the permission orders.order.read "
+                  "(absent, not null, for others).")
 
 
 class CustomerOut(Schema):
@@ -101,9 +105,10 @@ class CustomerOut(Schema):
     custom = fields.Dict()
     last_contact_at = fields.DateTime(allow_none=True)
     pool_entered_at = fields.DateTime(allow_none=True)
-    order_count = fields.Integer()
-    total_spent = fields.Decimal(as_string=True, places=2)
-    last_purchase_at = fields.DateTime(allow_none=True)
+    # purchase figures: present only for users with orders.order.read (absent for others)
+    order_count = fields.Integer(metadata={"description": _PURCHASE_NOTE})
+    total_spent = fields.Decimal(as_string=True, places=2, metadata={"description": _PURCHASE_NOTE})
+    last_purchase_at = fields.DateTime(allow_none=True, metadata={"description": _PURCHASE_NOTE})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -117,7 +122,7 @@ class CustomerArgs(ListArgs):
     tier = fields.String()
     tag = fields.String()
     region = fields.String()
-    owner_id = fields.Integer()
+    owner_id = Id()
     consent_marketing = fields.Boolean()
 
 
@@ -130,8 +135,8 @@ class ExportArgs(Schema):
     tier = fields.String()
     tag = fields.String()
     region = fields.String()
-    owner_id = fields.Integer()
-    segment_id = fields.Integer()
+    owner_id = Id()
+    segment_id = Id()
 
 
 # ---------------------------------------------------------------------------
@@ -169,7 +174,7 @@ class ActivityIn(Schema):
     next_step = fields.String(allow_none=True, validate=validate.Length(max=2000))
     next_due_date = fields.Date(allow_none=True, load_only=True, metadata={
         "description": "With next_step: create the follow-up task due on this date."})
-    assignee_id = fields.Integer(allow_none=True)
+    assignee_id = Id(allow_none=True)
 
     @validates_schema
     def _check(self, data: dict[str, Any], **_: Any) -> None:
@@ -243,12 +248,12 @@ class PurchaseOut(Schema):
 
 
 class MergeIn(Schema):
-    survivor_id = fields.Integer(required=True)
-    merged_ids = fields.List(fields.Integer(), required=True, validate=validate.Length(min=1, max=50))
+    survivor_id = Id(required=True)
+    merged_ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=50))
 
 
 class ClaimIn(Schema):
-    customer_ids = fields.List(fields.Integer(), required=True, validate=validate.Length(min=1, max=200))
+    customer_ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=200))
 
 
 class ReleaseIn(Schema):
@@ -256,7 +261,7 @@ class ReleaseIn(Schema):
 
 
 class AssignIn(Schema):
-    owner_id = fields.Integer(required=True, allow_none=True)
+    owner_id = Id(required=True, allow_none=True)
 
 
 class PoolArgs(ListArgs):
@@ -281,11 +286,13 @@ class SegmentFilters(Schema):
     tier = fields.List(fields.String(validate=validate.Length(min=1, max=40)))
     tags = fields.List(Tag(), metadata={"description": "Customers having any of these tags."})
     region = fields.List(fields.String(validate=validate.Length(min=1, max=80)))
-    min_spend = fields.Decimal(as_string=True, places=2, allow_none=True, validate=validate.Range(min=0))
-    max_spend = fields.Decimal(as_string=True, places=2, allow_none=True, validate=validate.Range(min=0))
+    min_spend = fields.Decimal(as_string=True, places=2, allow_none=True,
+                               validate=validate.Range(min=0, max=MAX_MONEY))
+    max_spend = fields.Decimal(as_string=True, places=2, allow_none=True,
+                               validate=validate.Range(min=0, max=MAX_MONEY))
     last_purchase_before = fields.Date(allow_none=True)
     last_purchase_after = fields.Date(allow_none=True)
-    min_orders = fields.Integer(allow_none=True, validate=validate.Range(min=0))
+    min_orders = Int(allow_none=True, validate=validate.Range(min=0))
     consent_marketing = fields.Boolean(allow_none=True)
     source = fields.List(fields.String(validate=validate.Length(min=1, max=60)))
 
@@ -329,13 +336,14 @@ class SegmentArgs(ListArgs):
 
 class LeadIn(Schema):
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    customer_id = fields.Integer(allow_none=True)
+    customer_id = Id(allow_none=True)
     contact_name = _text(120, allow_none=True)
     phone = Phone(allow_none=True)
     email = LowerEmail(allow_none=True)
     source = _text(60, allow_none=True)
-    owner_id = fields.Integer(allow_none=True)
-    expected_amount = fields.Decimal(as_string=True, places=2, validate=validate.Range(min=0))
+    owner_id = Id(allow_none=True)
+    expected_amount = fields.Decimal(as_string=True, places=2,
+                                     validate=validate.Range(min=0, max=MAX_MONEY))
     expected_close = fields.Date(allow_none=True)
     notes = fields.String(allow_none=True, validate=validate.Length(max=5000))
 
@@ -363,8 +371,8 @@ class LeadArgs(ListArgs):
 
     q = fields.String()
     status = fields.String()
-    owner_id = fields.Integer()
-    customer_id = fields.Integer()
+    owner_id = Id()
+    customer_id = Id()
 
 
 class TransitionIn(Schema):

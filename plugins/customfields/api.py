@@ -15,7 +15,7 @@ from marshmallow import Schema, fields, validate
 from marshmallow import ValidationError as MarshmallowError
 
 from core.api import ListArgs, page_body, page_schema
-from core.auth import require
+from core.auth import permission_required, require
 from core.db import db
 from core.errors import ConfigError, Conflict, NotFound, ValidationError
 from plugins.customfields import services, store
@@ -121,6 +121,7 @@ def _out(entity: str, key: str) -> dict[str, Any]:
 
 @blp.route("")
 class CustomFieldsView(MethodView):
+    @permission_required(READ)
     @blp.arguments(CustomFieldArgs, location="query")
     @blp.response(200, page_schema(CustomFieldOut, "CustomFieldPage"))
     def get(self, args):
@@ -136,6 +137,7 @@ class CustomFieldsView(MethodView):
         page, per_page = args["page"], args["per_page"]
         return page_body(rows[(page - 1) * per_page: page * per_page], len(rows), args)
 
+    @permission_required(WRITE)
     @blp.arguments(ForceArgs, location="query")
     @blp.response(201, CustomFieldOut)
     def post(self, args):
@@ -196,6 +198,7 @@ class CustomFieldView(MethodView):
         store.refresh()
         return _out(entity, key)
 
+    @permission_required(WRITE)
     @blp.arguments(ForceArgs, location="query")
     @blp.response(200, CustomFieldOut)
     def patch(self, args, entity, key):

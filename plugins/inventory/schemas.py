@@ -6,7 +6,7 @@ from decimal import ROUND_HALF_UP
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from core.api import ListArgs
+from core.api import MAX_MONEY, Id, Int, ListArgs
 
 KINDS = ("receipt", "issue", "adjustment", "transfer")
 
@@ -72,8 +72,8 @@ class StockArgs(ListArgs):
     class Meta(ListArgs.Meta):
         sortable = ("id", "on_hand", "reserved", "available", "updated_at")
 
-    product_id = fields.Integer()
-    warehouse_id = fields.Integer()
+    product_id = Id()
+    warehouse_id = Id()
     low = fields.Boolean(metadata={"description": "Only rows whose available is below the reorder point."})
     q = fields.String(metadata={"description": "Search in SKU and product name."})
 
@@ -82,7 +82,7 @@ class AlertArgs(ListArgs):
     class Meta(ListArgs.Meta):
         sortable = ("id", "available")
 
-    warehouse_id = fields.Integer()
+    warehouse_id = Id()
 
 
 class MovementIn(Schema):
@@ -93,15 +93,15 @@ class MovementIn(Schema):
         ordered = True
 
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
-    product_id = fields.Integer(required=True)
-    warehouse_id = fields.Integer(required=True)
-    to_warehouse_id = fields.Integer(allow_none=True, load_default=None)
-    quantity = fields.Integer(allow_none=True, load_default=None, strict=True)
-    counted = fields.Integer(allow_none=True, load_default=None, strict=True)
+    product_id = Id(required=True)
+    warehouse_id = Id(required=True)
+    to_warehouse_id = Id(allow_none=True, load_default=None)
+    quantity = Int(allow_none=True, load_default=None, strict=True)
+    counted = Int(allow_none=True, load_default=None, strict=True)
     reason = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=200))
     reference = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=100))
     unit_cost = fields.Decimal(allow_none=True, load_default=None, places=2, rounding=ROUND_HALF_UP,
-                               validate=validate.Range(min=0))
+                               validate=validate.Range(min=0, max=MAX_MONEY))
 
     @validates_schema
     def _cross(self, data, **_kw):
@@ -161,11 +161,11 @@ class MovementArgs(ListArgs):
     class Meta(ListArgs.Meta):
         sortable = ("id", "created_at")
 
-    product_id = fields.Integer()
-    warehouse_id = fields.Integer()
+    product_id = Id()
+    warehouse_id = Id()
     kind = fields.String(validate=validate.OneOf(("receipt", "issue", "adjustment", "transfer", "return")))
     source_type = fields.String()
-    source_id = fields.Integer()
+    source_id = Id()
     since = fields.DateTime()
     until = fields.DateTime()
 
@@ -175,8 +175,8 @@ class MovementResult(Schema):
 
 
 class ReorderPointIn(Schema):
-    product_id = fields.Integer(required=True)
-    warehouse_id = fields.Integer(allow_none=True, load_default=None,
+    product_id = Id(required=True)
+    warehouse_id = Id(allow_none=True, load_default=None,
                                   metadata={"description": "Omit for the product's default."})
-    reorder_point = fields.Integer(required=True, allow_none=True, strict=True,
+    reorder_point = Int(required=True, allow_none=True, strict=True,
                                    validate=validate.Range(min=0, error="Must be zero or more."))

@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from core.api import apply_sort, page_body, page_of, page_schema
-from core.auth import require
+from core.auth import permission_required, require
 from core.db import db
 from core.errors import NotFound
 from core.export import csv_bytes
@@ -70,6 +70,7 @@ def like(text: str) -> str:
 
 @campaigns_blp.route("")
 class CampaignsView(MethodView):
+    @permission_required(C_READ)
     @campaigns_blp.arguments(CampaignArgs, location="query")
     @campaigns_blp.response(200, page_schema(CampaignOut))
     def get(self, args):
@@ -79,6 +80,7 @@ class CampaignsView(MethodView):
         rows, total = page_of(apply_sort(stmt, Campaign, args.get("sort"), default="-starts_on"), args)
         return _json(page_body(dump(CampaignOut(), rows, Campaign, user, many=True), total, args))
 
+    @permission_required(C_WRITE)
     @campaigns_blp.arguments(CampaignIn)
     @campaigns_blp.response(201, CampaignOut)
     def post(self, _data):
@@ -110,6 +112,7 @@ class CampaignView(MethodView):
         user = require(C_READ)
         return _json(dump(CampaignOut(), get_for(Campaign, campaign_id, C_READ, user), Campaign, user))
 
+    @permission_required(C_WRITE)
     @campaigns_blp.arguments(CampaignPatch(partial=True))
     @campaigns_blp.response(200, CampaignOut)
     def patch(self, _data, campaign_id):
@@ -141,6 +144,7 @@ class EffectivenessView(MethodView):
 
 @campaigns_blp.route("/<int:campaign_id>/audience")
 class AudienceView(MethodView):
+    @permission_required(C_READ)
     @campaigns_blp.arguments(AudienceArgs, location="query")
     @campaigns_blp.response(200, page_schema(AudienceOut))
     def get(self, args, campaign_id):
@@ -178,6 +182,7 @@ def audience_csv(campaign: Campaign, stmt, user) -> Response:
 
 @promotions_blp.route("")
 class PromotionsView(MethodView):
+    @permission_required(P_READ)
     @promotions_blp.arguments(PromotionArgs, location="query")
     @promotions_blp.response(200, page_schema(PromotionOut))
     def get(self, args):
@@ -187,6 +192,7 @@ class PromotionsView(MethodView):
         rows, total = page_of(apply_sort(stmt, Promotion, args.get("sort"), default="-priority"), args)
         return _json(page_body(dump(PromotionOut(), rows, Promotion, user, many=True), total, args))
 
+    @permission_required(P_WRITE)
     @promotions_blp.arguments(PromotionIn)
     @promotions_blp.response(201, PromotionOut)
     def post(self, _data):
@@ -217,6 +223,7 @@ class PromotionView(MethodView):
         user = require(P_READ)
         return _json(dump(PromotionOut(), get_for(Promotion, promotion_id, P_READ, user), Promotion, user))
 
+    @permission_required(P_WRITE)
     @promotions_blp.arguments(PromotionPatch(partial=True))
     @promotions_blp.response(200, PromotionOut)
     def patch(self, _data, promotion_id):
@@ -243,6 +250,7 @@ class PromotionView(MethodView):
 
 @coupons_blp.route("")
 class CouponsView(MethodView):
+    @permission_required(P_READ)
     @coupons_blp.arguments(CouponArgs, location="query")
     @coupons_blp.response(200, page_schema(CouponOut))
     def get(self, args):
@@ -260,6 +268,7 @@ class CouponsView(MethodView):
         rows, total = page_of(apply_sort(stmt, Coupon, args.get("sort")), args)
         return _json(page_body(dump(CouponOut(), rows, Coupon, user, many=True), total, args))
 
+    @permission_required(COUPON_WRITE)
     @coupons_blp.arguments(CouponIn)
     @coupons_blp.response(201, CouponBatchOut)
     def post(self, data):
@@ -290,6 +299,7 @@ class CouponView(MethodView):
         user = require(P_READ)
         return _json(dump(CouponOut(), get_for(Coupon, coupon_id, P_READ, user), Coupon, user))
 
+    @permission_required(COUPON_WRITE)
     @coupons_blp.arguments(CouponPatch)
     @coupons_blp.response(200, CouponOut)
     def patch(self, data, coupon_id):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.api import ListArgs
+from core.api import Id, Int, ListArgs
 from plugins.marketing.engine import KINDS, SCOPES
 from plugins.marketing.models import CAMPAIGN_STATUSES, CHANNELS
 
@@ -23,7 +23,7 @@ class CampaignIn(Schema):
     starts_on = fields.Date(required=True)
     ends_on = fields.Date(required=True)
     budget = fields.Raw(metadata={"type": "string", "example": "50000.00"})
-    segment_id = fields.Integer(allow_none=True)
+    segment_id = Id(allow_none=True)
     status = fields.String(validate=validate.OneOf(CAMPAIGN_STATUSES))
     description = fields.String(allow_none=True)
 
@@ -66,27 +66,27 @@ class TierSchema(Schema):
 
 
 class PromotionIn(Schema):
-    campaign_id = fields.Integer(allow_none=True)
+    campaign_id = Id(allow_none=True)
     name = fields.String(required=True, validate=validate.Length(min=1, max=120))
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
     scope = fields.String(validate=validate.OneOf(SCOPES))
     percent = fields.Raw(metadata={"type": "string", "example": "10", "description": "10 = 10% off"})
     amount = fields.Raw(metadata={"type": "string", "example": "20.00"})
     tiers = fields.List(fields.Nested(TierSchema))
-    buy_quantity = fields.Integer()
-    gift_product_id = fields.Integer(allow_none=True)
-    gift_quantity = fields.Integer()
+    buy_quantity = Int()
+    gift_product_id = Id(allow_none=True)
+    gift_quantity = Int()
     gift_repeat = fields.Boolean()
-    product_ids = fields.List(fields.Integer())
-    category_ids = fields.List(fields.Integer())
+    product_ids = fields.List(Id())
+    category_ids = fields.List(Id())
     customer_tiers = fields.List(fields.String())
     customer_tags = fields.List(fields.String())
-    segment_id = fields.Integer(allow_none=True)
+    segment_id = Id(allow_none=True)
     starts_on = fields.Date(allow_none=True)
     ends_on = fields.Date(allow_none=True)
     min_spend = fields.Raw(metadata={"type": "string", "example": "0.00"})
     stackable = fields.Boolean()
-    priority = fields.Integer()
+    priority = Int()
     requires_coupon = fields.Boolean()
     active = fields.Boolean()
     description = fields.String(allow_none=True)
@@ -131,7 +131,7 @@ class PromotionArgs(ListArgs):
         sortable = ("id", "name", "priority", "kind", "starts_on")
 
     q = fields.String()
-    campaign_id = fields.Integer()
+    campaign_id = Id()
     kind = fields.String(validate=validate.OneOf(KINDS))
     active = fields.Boolean()
 
@@ -139,19 +139,19 @@ class PromotionArgs(ListArgs):
 class CouponIn(Schema):
     """Generate coupons: one ``code``, or ``count`` random codes with ``prefix``."""
 
-    promotion_id = fields.Integer(required=True)
+    promotion_id = Id(required=True)
     code = fields.String(validate=validate.Length(min=3, max=64))
-    count = fields.Integer(validate=validate.Range(min=1, max=10000))
+    count = Int(validate=validate.Range(min=1, max=10000))
     prefix = fields.String(validate=validate.Length(max=16))
-    length = fields.Integer(validate=validate.Range(min=6, max=32))
-    usage_limit = fields.Integer(allow_none=True, validate=validate.Range(min=1))
-    per_customer_limit = fields.Integer(allow_none=True, validate=validate.Range(min=1))
+    length = Int(validate=validate.Range(min=6, max=32))
+    usage_limit = Int(allow_none=True, validate=validate.Range(min=1))
+    per_customer_limit = Int(allow_none=True, validate=validate.Range(min=1))
 
 
 class CouponPatch(Schema):
     active = fields.Boolean()
-    usage_limit = fields.Integer(allow_none=True, validate=validate.Range(min=1))
-    per_customer_limit = fields.Integer(allow_none=True, validate=validate.Range(min=1))
+    usage_limit = Int(allow_none=True, validate=validate.Range(min=1))
+    per_customer_limit = Int(allow_none=True, validate=validate.Range(min=1))
 
 
 class CouponOut(Schema):
@@ -174,7 +174,7 @@ class CouponArgs(ListArgs):
     class Meta(ListArgs.Meta):
         sortable = ("id", "code", "used", "created_at")
 
-    promotion_id = fields.Integer()
+    promotion_id = Id()
     code = fields.String()
     batch = fields.String()
     active = fields.Boolean()

@@ -12,7 +12,7 @@ from sqlalchemy import or_, select
 
 from core import custom, statemachine
 from core.api import apply_sort, page_body, page_of, page_schema
-from core.auth import require
+from core.auth import permission_required, require
 from core.db import db, lock_for_update
 from core.errors import NotFound
 from core.models import User
@@ -141,6 +141,7 @@ def history_dicts(entity: str, record_id: int) -> list[dict[str, Any]]:
 
 @orders_blp.route("")
 class OrdersView(MethodView):
+    @permission_required(READ)
     @orders_blp.arguments(OrderArgs, location="query")
     @orders_blp.response(200, page_schema(OrderOut))
     def get(self, args):
@@ -151,6 +152,7 @@ class OrdersView(MethodView):
         names = customer_names({o.customer_id for o in rows}, user)
         return _json(page_body([order_dict(o, user, detail=False, names=names) for o in rows], total, args))
 
+    @permission_required(CREATE)
     @orders_blp.arguments(OrderIn)
     @orders_blp.response(201, OrderOut)
     @orders_blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
@@ -168,6 +170,7 @@ class OrdersView(MethodView):
 
 @orders_blp.route("/quote")
 class QuoteView(MethodView):
+    @permission_required(CREATE)
     @orders_blp.arguments(OrderQuoteIn)
     def post(self, _data):
         """Price a cart without saving anything: lines, totals and every promotion considered"""
@@ -179,6 +182,7 @@ class QuoteView(MethodView):
 
 @orders_blp.route("/stats")
 class StatsView(MethodView):
+    @permission_required(READ)
     @orders_blp.arguments(OrderStatsArgs, location="query")
     def get(self, args):
         """Order statistics in the user's scope: counts by status, revenue, average order value"""
@@ -190,6 +194,7 @@ class StatsView(MethodView):
 
 @orders_blp.route("/export")
 class ExportView(MethodView):
+    @permission_required("orders.order.export")
     @orders_blp.arguments(OrderArgs, location="query")
     def get(self, args):
         """Download the orders you may see, one row per line (?format=csv|xlsx, list filters)"""
@@ -215,6 +220,7 @@ class OrderView(MethodView):
         user = require(READ)
         return _json(order_dict(get_for(Order, order_id, READ, user), user))
 
+    @permission_required(UPDATE)
     @orders_blp.arguments(OrderPatch)
     @orders_blp.response(200, OrderOut)
     def patch(self, _data, order_id):
@@ -242,6 +248,7 @@ class OrderTransitions(MethodView):
         order = get_for(Order, order_id, READ, user)
         return _json({"status": order.status, "items": statemachine.available("order", order, user)})
 
+    @permission_required(READ)
     @orders_blp.arguments(OrderTransitionIn)
     def post(self, data, order_id):
         """Perform a transition: {"transition", "comment", "inputs"}"""
@@ -279,6 +286,7 @@ def return_dict(req: ReturnRequest) -> dict[str, Any]:
 
 @returns_blp.route("")
 class ReturnsView(MethodView):
+    @permission_required(READ)
     @returns_blp.arguments(ReturnArgs, location="query")
     def get(self, args):
         """List return requests (status, order_id)"""
@@ -291,6 +299,7 @@ class ReturnsView(MethodView):
         rows, total = page_of(apply_sort(stmt, ReturnRequest, args.get("sort"), default="-id"), args)
         return _json(page_body([return_dict(r) for r in rows], total, args))
 
+    @permission_required("orders.order.return")
     @returns_blp.arguments(ReturnIn)
     def post(self, data):
         """Request the return of some lines of a shipped order (within the return window)"""
@@ -324,6 +333,7 @@ class ReturnTransitions(MethodView):
         req = get_for(ReturnRequest, return_id, READ, user)
         return _json({"status": req.status, "items": statemachine.available("return", req, user)})
 
+    @permission_required(READ)
     @returns_blp.arguments(OrderTransitionIn)
     def post(self, data, return_id):
         """Perform a transition on a return: approve, reject, receive, refund"""

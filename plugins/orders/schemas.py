@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.api import ListArgs
+from core.api import Id, Int, ListArgs
 
 
 class OrderLineIn(Schema):
-    product_id = fields.Integer(required=True, strict=True)
-    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100_000))
+    product_id = Id(required=True, strict=True)
+    quantity = Int(required=True, strict=True, validate=validate.Range(min=1, max=100_000))
 
 
 class OrderIn(Schema):
-    customer_id = fields.Integer(required=True, strict=True)
+    customer_id = Id(required=True, strict=True)
     lines = fields.List(fields.Nested(OrderLineIn), required=True, validate=validate.Length(min=1, max=500))
     coupon_code = fields.String(allow_none=True, validate=validate.Length(max=64))
     custom = fields.Dict(keys=fields.String())
-    owner_id = fields.Integer(allow_none=True, strict=True,
+    owner_id = Id(allow_none=True, strict=True,
                               metadata={"description": "Owner rep; default the current user."})
     notes = fields.String(allow_none=True, validate=validate.Length(max=4000))
     currency = fields.String(validate=validate.Length(equal=3))
@@ -31,7 +31,7 @@ class OrderPatch(Schema):
 
 
 class OrderQuoteIn(Schema):
-    customer_id = fields.Integer(allow_none=True, strict=True)
+    customer_id = Id(allow_none=True, strict=True)
     lines = fields.List(fields.Nested(OrderLineIn), required=True, validate=validate.Length(min=1, max=500))
     coupon_code = fields.String(allow_none=True, validate=validate.Length(max=64))
     currency = fields.String(validate=validate.Length(equal=3))
@@ -92,8 +92,8 @@ class OrderArgs(ListArgs):
 
     q = fields.String(metadata={"description": "Order or external number (prefix)."})
     status = fields.String()
-    customer_id = fields.Integer()
-    owner_id = fields.Integer()
+    customer_id = Id()
+    owner_id = Id()
     date_from = fields.Date(metadata={"description": "Placed on or after this day."})
     date_to = fields.Date(metadata={"description": "Placed on or before this day."})
     format = fields.String(validate=validate.OneOf(["csv", "xlsx"]),
@@ -106,7 +106,7 @@ class OrderStatsArgs(Schema):
 
     date_from = fields.Date()
     date_to = fields.Date()
-    owner_id = fields.Integer()
+    owner_id = Id()
 
 
 class OrderTransitionIn(Schema):
@@ -116,12 +116,12 @@ class OrderTransitionIn(Schema):
 
 
 class ReturnLineIn(Schema):
-    order_line_id = fields.Integer(required=True, strict=True)
-    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    order_line_id = Id(required=True, strict=True)
+    quantity = Int(required=True, strict=True, validate=validate.Range(min=1))
 
 
 class ReturnIn(Schema):
-    order_id = fields.Integer(required=True, strict=True)
+    order_id = Id(required=True, strict=True)
     lines = fields.List(fields.Nested(ReturnLineIn), required=True, validate=validate.Length(min=1))
     reason = fields.String(load_default="", validate=validate.Length(max=2000))
 
@@ -131,4 +131,4 @@ class ReturnArgs(ListArgs):
         sortable = ("id", "number", "requested_at", "status")
 
     status = fields.String()
-    order_id = fields.Integer()
+    order_id = Id()

@@ -10,8 +10,8 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from marshmallow import ValidationError as MarshmallowError
 
-from core.api import MAX_PER_PAGE, page_body
-from core.auth import require
+from core.api import MAX_PER_PAGE, Int, page_body
+from core.auth import permission_required, require
 from core.errors import NotFound, ValidationError
 from core.statemachine import machine_for
 from plugins.workflows import diagram
@@ -28,8 +28,8 @@ class ListQuery(Schema):
     class Meta:
         unknown = "exclude"
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+    page = Int(load_default=1, validate=validate.Range(min=1))
+    per_page = Int(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
     status = fields.String(load_default=None, validate=validate.OneOf(
         ["active", "built-in", "refused", "skipped", "pending", "removed"]))
 
@@ -65,6 +65,7 @@ def overview() -> list[dict[str, Any]]:
 
 @blp.route("")
 class WorkflowList(MethodView):
+    @permission_required(READ)
     @blp.arguments(ListQuery, location="query")
     def get(self, args):
         """Workflows in force, and files refused or skipped with their errors"""

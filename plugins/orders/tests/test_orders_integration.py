@@ -118,7 +118,7 @@ def test_reports_and_stats_are_scoped_and_exact(api_client, make_user, make_team
     r = admin_api.get("/api/v1/reports/orders.sales_by_day").json
     assert r["columns"] == ["day", "revenue", "orders"] and r["rows"][0][1:] == ["36.69", 2]
     assert api_a.get("/api/v1/reports/orders.sales_by_day").json["rows"][0][1:] == ["30.03", 1]
-    assert api_client(b).get("/api/v1/reports/orders.sales_by_day").status_code == 404  # no permission
+    assert api_client(b).get("/api/v1/reports/orders.sales_by_day").status_code == 403  # no permission
     rows = admin_api.get("/api/v1/reports/orders.sales_by_category").json["rows"]
     assert rows == [["Tea", 3, "30.03"], ["(none)", 2, "6.66"]]
     rows = admin_api.get("/api/v1/reports/orders.sales_by_region").json["rows"]
