@@ -195,7 +195,7 @@ def html_error(exc: Exception):
     return render_template("core/error.html", status=status, message=message), status
 
 
-def unavailable_page():
+def unavailable_page() -> tuple[str, int, dict[str, str]]:
     """503 page while the database cannot be reached, rendered without touching it (no
     signed-in user, no menu)."""
     current_app.logger.warning("database unavailable on %s %s", request.method, request.path)
