@@ -16,6 +16,7 @@ from flask import Response, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import or_, select
+from sqlalchemy.orm import lazyload
 
 from core import statemachine
 from core.api import apply_sort, page_body, page_of, page_schema
@@ -407,7 +408,8 @@ class StatementTransitions(MethodView):
         """Approve or mark paid: {"transition", "comment", "inputs"}"""
         user = require(ST_READ)
         get_for(Statement, statement_id, ST_READ, user)
-        st = db.session.scalar(lock_for_update(select(Statement).where(Statement.id == statement_id)))
+        st = db.session.scalar(lock_for_update(
+            select(Statement).options(lazyload(Statement.rep)).where(Statement.id == statement_id)))
         result = statemachine.perform(commission.ENTITY, st, data["transition"], user,
                                       comment=data.get("comment"), inputs=data.get("inputs") or {})
         db.session.commit()

@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import lazyload, selectinload
 
 from core import audit
 from core.db import db, lock_for_update, quantize, utcnow
@@ -275,7 +275,7 @@ def generate(period_text: str, *, rep_ids: Iterable[int] | None = None, user: Us
         reps = set(rep_ids)
     currency = str(orders_settings().get("currency", "CNY"))
     for rep_id in sorted(reps):
-        st = db.session.scalar(lock_for_update(select(Statement).where(
+        st = db.session.scalar(lock_for_update(select(Statement).options(lazyload(Statement.rep)).where(
             Statement.rep_id == rep_id, Statement.period == month)))
         if st is not None and is_frozen(st):
             result.skipped.append((st, f"already {st.status}; later changes go to a later statement"))
