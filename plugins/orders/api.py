@@ -20,15 +20,22 @@ from core.scope import get_for, log_personal_access, mask_value, select_for
 from plugins.orders import services
 from plugins.orders.models import Order, ReturnRequest
 from plugins.orders.schemas import (
+    HistoryListOut,
     OrderArgs,
     OrderIn,
     OrderOut,
     OrderPatch,
     OrderQuoteIn,
     OrderStatsArgs,
+    OrderStatsOut,
     OrderTransitionIn,
+    OrderTransitionOut,
+    QuoteOut,
     ReturnArgs,
     ReturnIn,
+    ReturnOut,
+    ReturnTransitionOut,
+    TransitionsOut,
 )
 
 orders_blp = Blueprint("orders_api", __name__, url_prefix="/orders", description="Sales orders")
@@ -154,7 +161,12 @@ class OrdersView(MethodView):
 
     @permission_required(CREATE)
     @orders_blp.arguments(OrderIn)
-    @orders_blp.response(201, OrderOut)
+    @orders_blp.response(201, OrderOut, description="The order was created.")
+    @orders_blp.alt_response(200, schema=OrderOut, success=True, description=(
+        "A retry: an order was already created with this Idempotency-Key and the same body; "
+        "it is returned unchanged."))
+    @orders_blp.alt_response(409, response="CONFLICT", description=(
+        "The Idempotency-Key was already used with another body."))
     @orders_blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
                                  "schema": {"type": "string", "maxLength": 128},
                                  "description": "Retry-safe creation: the same key and body return "
@@ -172,6 +184,7 @@ class OrdersView(MethodView):
 class QuoteView(MethodView):
     @permission_required(CREATE)
     @orders_blp.arguments(OrderQuoteIn)
+    @orders_blp.response(200, QuoteOut)
     def post(self, _data):
         """Price a cart without saving anything: lines, totals and every promotion considered"""
         user = require(CREATE)
@@ -184,6 +197,7 @@ class QuoteView(MethodView):
 class StatsView(MethodView):
     @permission_required(READ)
     @orders_blp.arguments(OrderStatsArgs, location="query")
+    @orders_blp.response(200, OrderStatsOut)
     def get(self, args):
         """Order statistics in the user's scope: counts by status, revenue, average order value"""
         from plugins.orders.reports import order_stats
@@ -196,6 +210,7 @@ class StatsView(MethodView):
 class ExportView(MethodView):
     @permission_required("orders.order.export")
     @orders_blp.arguments(OrderArgs, location="query")
+    @orders_blp.response(200, description="The orders as a CSV or XLSX file.", content_type="text/csv")
     def get(self, args):
         """Download the orders you may see, one row per line (?format=csv|xlsx, list filters)"""
         from core.export import csv_bytes, xlsx_bytes
@@ -242,6 +257,7 @@ class OrderView(MethodView):
 
 @orders_blp.route("/<int:order_id>/transitions")
 class OrderTransitions(MethodView):
+    @orders_blp.response(200, TransitionsOut)
     def get(self, order_id):
         """What the current user may do with this order now (and why not)"""
         user = require(READ)
@@ -250,6 +266,7 @@ class OrderTransitions(MethodView):
 
     @permission_required(READ)
     @orders_blp.arguments(OrderTransitionIn)
+    @orders_blp.response(200, OrderTransitionOut)
     def post(self, data, order_id):
         """Perform a transition: {"transition", "comment", "inputs"}"""
         user = require(READ)
@@ -262,6 +279,7 @@ class OrderTransitions(MethodView):
 
 @orders_blp.route("/<int:order_id>/history")
 class OrderHistory(MethodView):
+    @orders_blp.response(200, HistoryListOut)
     def get(self, order_id):
         """Transition history of the order: from, to, actor, time, comment"""
         user = require(READ)
@@ -288,6 +306,7 @@ def return_dict(req: ReturnRequest) -> dict[str, Any]:
 class ReturnsView(MethodView):
     @permission_required(READ)
     @returns_blp.arguments(ReturnArgs, location="query")
+    @returns_blp.response(200, page_schema(ReturnOut))
     def get(self, args):
         """List return requests (status, order_id)"""
         user = require(READ)
@@ -301,6 +320,7 @@ class ReturnsView(MethodView):
 
     @permission_required("orders.order.return")
     @returns_blp.arguments(ReturnIn)
+    @returns_blp.response(201, ReturnOut)
     def post(self, data):
         """Request the return of some lines of a shipped order (within the return window)"""
         user = require("orders.order.return")
@@ -319,6 +339,7 @@ def _locked_return(return_id: int, user: User) -> ReturnRequest:
 
 @returns_blp.route("/<int:return_id>")
 class ReturnView(MethodView):
+    @returns_blp.response(200, ReturnOut)
     def get(self, return_id):
         """One return request with its lines"""
         user = require(READ)
@@ -327,6 +348,7 @@ class ReturnView(MethodView):
 
 @returns_blp.route("/<int:return_id>/transitions")
 class ReturnTransitions(MethodView):
+    @returns_blp.response(200, TransitionsOut)
     def get(self, return_id):
         """What the current user may do with this return now (and why not)"""
         user = require(READ)
@@ -335,6 +357,7 @@ class ReturnTransitions(MethodView):
 
     @permission_required(READ)
     @returns_blp.arguments(OrderTransitionIn)
+    @returns_blp.response(200, ReturnTransitionOut)
     def post(self, data, return_id):
         """Perform a transition on a return: approve, reject, receive, refund"""
         user = require(READ)
@@ -347,6 +370,7 @@ class ReturnTransitions(MethodView):
 
 @returns_blp.route("/<int:return_id>/history")
 class ReturnHistory(MethodView):
+    @returns_blp.response(200, HistoryListOut)
     def get(self, return_id):
         """Transition history of the return"""
         user = require(READ)

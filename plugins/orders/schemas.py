@@ -62,7 +62,25 @@ class OrderAdjustmentOut(Schema):
     coupon_code = fields.String(allow_none=True)
 
 
+class PaymentOut(Schema):
+    id = fields.Integer()
+    kind = fields.String(metadata={"description": "payment or refund"})
+    amount = fields.Decimal(as_string=True)
+    method = fields.String(allow_none=True)
+    reference = fields.String(allow_none=True)
+    paid_at = fields.DateTime(allow_none=True)
+
+
+class ShipmentOut(Schema):
+    id = fields.Integer()
+    carrier = fields.String(allow_none=True)
+    tracking_no = fields.String(allow_none=True)
+    shipped_at = fields.DateTime(allow_none=True)
+
+
 class OrderOut(Schema):
+    """An order; lists leave out lines, adjustments, payments, shipments and the amounts paid."""
+
     id = fields.Integer()
     number = fields.String()
     customer_id = fields.Integer()
@@ -80,10 +98,139 @@ class OrderOut(Schema):
     shipped_at = fields.DateTime(allow_none=True)
     completed_at = fields.DateTime(allow_none=True)
     cancelled_at = fields.DateTime(allow_none=True)
+    returned_at = fields.DateTime(allow_none=True)
     external_number = fields.String(allow_none=True)
+    notes = fields.String(allow_none=True)
     custom = fields.Dict()
     lines = fields.List(fields.Nested(OrderLineOut))
     adjustments = fields.List(fields.Nested(OrderAdjustmentOut))
+    payments = fields.List(fields.Nested(PaymentOut))
+    shipments = fields.List(fields.Nested(ShipmentOut))
+    paid_amount = fields.Decimal(as_string=True)
+    refunded_amount = fields.Decimal(as_string=True)
+
+
+class QuoteLineOut(Schema):
+    product_id = fields.Integer()
+    sku = fields.String()
+    name = fields.String()
+    category_id = fields.Integer(allow_none=True)
+    quantity = fields.Integer()
+    unit_price = fields.Decimal(as_string=True)
+    line_discount = fields.Decimal(as_string=True)
+    line_total = fields.Decimal(as_string=True)
+    is_gift = fields.Boolean()
+    promotion_id = fields.Integer(allow_none=True)
+    available = fields.Integer(allow_none=True, metadata={
+        "description": "Units available to sell (present when inventory is enabled)."})
+
+
+class ConsideredOut(Schema):
+    promotion_id = fields.Integer(allow_none=True)
+    label = fields.String(allow_none=True)
+    applied = fields.Boolean()
+    reason = fields.String(allow_none=True)
+    amount = fields.Decimal(as_string=True)
+
+
+class QuoteOut(Schema):
+    """A priced cart: nothing is saved."""
+
+    currency = fields.String()
+    coupon_code = fields.String(allow_none=True)
+    lines = fields.List(fields.Nested(QuoteLineOut))
+    adjustments = fields.List(fields.Nested(OrderAdjustmentOut))
+    considered = fields.List(fields.Nested(ConsideredOut), metadata={
+        "description": "Every promotion looked at, applied or not, and why."})
+    subtotal = fields.Decimal(as_string=True)
+    discount_total = fields.Decimal(as_string=True)
+    total = fields.Decimal(as_string=True)
+
+
+class TransitionOptionOut(Schema):
+    key = fields.String()
+    label = fields.String()
+    to = fields.String()
+    allowed = fields.Boolean()
+    reason = fields.String(allow_none=True, metadata={"description": "Why not, when not allowed."})
+    comment_required = fields.Boolean()
+    inputs = fields.List(fields.Dict(), metadata={
+        "description": "Values the transition asks for: key, label, type, required, choices."})
+    approvals = fields.Dict(metadata={"description": "role, required and given approvals, when the "
+                                                     "transition needs approvals."})
+
+
+class TransitionsOut(Schema):
+    status = fields.String()
+    items = fields.List(fields.Nested(TransitionOptionOut))
+
+
+class TransitionResultOut(Schema):
+    status = fields.String(metadata={"description": "done, or pending_approval"})
+    from_ = fields.String(data_key="from")
+    to = fields.String()
+    approvals = fields.Dict(metadata={"description": "given and required, while pending approval."})
+
+
+class OrderTransitionOut(TransitionResultOut):
+    order = fields.Nested(OrderOut)
+
+
+class HistoryItemOut(Schema):
+    id = fields.Integer()
+    transition = fields.String()
+    from_ = fields.String(data_key="from", allow_none=True)
+    to = fields.String()
+    actor_id = fields.Integer(allow_none=True)
+    actor = fields.String()
+    at = fields.DateTime()
+    comment = fields.String(allow_none=True)
+    inputs = fields.Dict(allow_none=True)
+
+
+class HistoryListOut(Schema):
+    items = fields.List(fields.Nested(HistoryItemOut))
+
+
+class StatusCountOut(Schema):
+    orders = fields.Integer()
+    total = fields.Decimal(as_string=True)
+
+
+class OrderStatsOut(Schema):
+    by_status = fields.Dict(keys=fields.String(), values=fields.Nested(StatusCountOut))
+    orders = fields.Integer()
+    revenue = fields.Decimal(as_string=True)
+    average_order_value = fields.Decimal(as_string=True)
+    customers = fields.Integer()
+    currency = fields.String()
+
+
+class ReturnLineOut(Schema):
+    id = fields.Integer()
+    order_line_id = fields.Integer()
+    sku = fields.String()
+    name = fields.String()
+    quantity = fields.Integer()
+    amount = fields.Decimal(as_string=True)
+
+
+class ReturnOut(Schema):
+    id = fields.Integer()
+    number = fields.String()
+    order_id = fields.Integer()
+    order_number = fields.String()
+    status = fields.String()
+    reason = fields.String(allow_none=True)
+    refund_amount = fields.Decimal(as_string=True)
+    requested_at = fields.DateTime(allow_none=True)
+    received_at = fields.DateTime(allow_none=True)
+    refunded_at = fields.DateTime(allow_none=True)
+    lines = fields.List(fields.Nested(ReturnLineOut))
+
+
+class ReturnTransitionOut(TransitionResultOut):
+    return_ = fields.Nested(ReturnOut, data_key="return")
 
 
 class OrderArgs(ListArgs):

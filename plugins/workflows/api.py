@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from marshmallow import ValidationError as MarshmallowError
 
-from core.api import MAX_PER_PAGE, Int, page_body
+from core.api import MAX_PER_PAGE, Int, page_body, page_schema
 from core.auth import permission_required, require
 from core.errors import NotFound, ValidationError
 from core.statemachine import machine_for
@@ -37,6 +37,67 @@ class ListQuery(Schema):
 class CheckIn(Schema):
     text = fields.String(required=True, metadata={"description": "The YAML text of one workflow file."})
     file = fields.String(load_default="workflow.yaml", validate=validate.Length(max=200))
+
+
+class WorkflowIssueOut(Schema):
+    file = fields.String()
+    line = fields.Integer()
+    column = fields.Integer()
+    severity = fields.String()
+    message = fields.String()
+    text = fields.String(metadata={"description": "file:line:column: severity: message"})
+
+
+class WorkflowRowOut(Schema):
+    name = fields.String()
+    entity = fields.String(allow_none=True)
+    source = fields.String(allow_none=True)
+    status = fields.String(metadata={"description": "active, built-in, none, refused, skipped, "
+                                                   "pending or removed"})
+    version = fields.String(allow_none=True)
+    states = fields.Integer()
+    transitions = fields.Integer()
+    notice = fields.String(allow_none=True)
+    issues = fields.List(fields.Nested(WorkflowIssueOut))
+
+
+class WorkflowFileOut(Schema):
+    name = fields.String()
+    file = fields.String()
+    entity = fields.String(allow_none=True)
+    status = fields.String()
+    version = fields.String(allow_none=True)
+    notice = fields.String(allow_none=True)
+    checked_at = fields.DateTime(allow_none=True)
+    issues = fields.List(fields.Nested(WorkflowIssueOut))
+
+
+class WorkflowOut(Schema):
+    name = fields.String()
+    entity = fields.String()
+    field = fields.String()
+    source = fields.String(allow_none=True)
+    version = fields.String(allow_none=True)
+    states = fields.List(fields.Dict(), metadata={"description": "key, label, initial, final"})
+    transitions = fields.List(fields.Dict(), metadata={
+        "description": "key, from, to, label, permission, roles, guard, actions, inputs, approvals"})
+    state_map = fields.Dict()
+    mermaid = fields.String()
+    dot = fields.String()
+    file_status = fields.Nested(WorkflowFileOut, allow_none=True)
+
+
+class WorkflowCheckOut(Schema):
+    ok = fields.Boolean()
+    entity = fields.String(allow_none=True)
+    skipped = fields.Boolean()
+    moves = fields.Dict(metadata={"description": "state removed → {to, records} stranded in it"})
+    issues = fields.List(fields.Nested(WorkflowIssueOut))
+
+
+class WorkflowReloadOut(Schema):
+    ok = fields.Boolean()
+    files = fields.List(fields.Nested(WorkflowFileOut))
 
 
 def overview() -> list[dict[str, Any]]:
@@ -67,6 +128,7 @@ def overview() -> list[dict[str, Any]]:
 class WorkflowList(MethodView):
     @permission_required(READ)
     @blp.arguments(ListQuery, location="query")
+    @blp.response(200, page_schema(WorkflowRowOut, "WorkflowPage"))
     def get(self, args):
         """Workflows in force, and files refused or skipped with their errors"""
         require(READ)
@@ -79,6 +141,7 @@ class WorkflowList(MethodView):
 
 @blp.route("/<name>")
 class WorkflowDetail(MethodView):
+    @blp.response(200, WorkflowOut)
     def get(self, name):
         """One workflow in force: states, transitions, Mermaid and dot text"""
         require(READ)
@@ -95,6 +158,8 @@ class WorkflowDetail(MethodView):
 
 @blp.route("/check")
 class WorkflowCheck(MethodView):
+    @permission_required(MANAGE)
+    @blp.response(200, WorkflowCheckOut)
     def post(self):
         """Check YAML text (raw body, or JSON {"text", "file"}) without installing it"""
         require(MANAGE)
@@ -121,6 +186,7 @@ class WorkflowCheck(MethodView):
 
 @blp.route("/reload")
 class WorkflowReload(MethodView):
+    @blp.response(200, WorkflowReloadOut)
     def post(self):
         """Check every file again; those that pass take effect now, refused ones leave the running version"""
         require(MANAGE)

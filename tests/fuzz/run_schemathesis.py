@@ -98,6 +98,8 @@ def run_identity(app: Any, name: str, token: str | None, args: argparse.Namespac
     for event in from_schema(schema).execute():
         if isinstance(event, events.ScenarioFinished):
             statuses[event.status.value] += 1
+            if event.status == Status.SKIP and args.verbose:
+                print(f"[{name}] skipped {event.phase.value} {event.label}: {event.skip_reason}")
             if event.status not in (Status.FAILURE, Status.ERROR):
                 continue
             for checks in event.recorder.checks.values():
