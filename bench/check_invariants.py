@@ -90,7 +90,7 @@ def check(database_url: str, *, audit: bool = False, limit: int = 5) -> tuple[li
                 checked, problem = report.checked, report.problem
             facts["audit_entries"] = checked
             if problem is not None:
-                problems.append(f"audit chain: {problem} (after {checked} good entries)")
+                problems.append(f"audit chain: {problem}")
     finally:
         engine.dispose()
     return problems, facts

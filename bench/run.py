@@ -238,9 +238,9 @@ def bench_workers(args: argparse.Namespace, dbs: Databases, cfg: Path, tmp: Path
     for w in counts:
         res = run_one(w, dbs=dbs, config_dir=cfg, tmp=tmp, threads=args.threads, seconds=args.seconds)
         base = base or res.pairs_per_s
-        ok = "OK" if not res.problems else "FAIL"
+        ok, waits = "OK" if not res.problems else "FAIL", res.waits or "—"
         print(f"  {w:>7} {res.pairs_per_s:>8.1f} {res.p50_ms:>8.0f} {res.p99_ms:>8.0f} {res.pairs:>6} "
-              f"{res.rejected:>9} {res.errors:>6} {res.pairs_per_s / base:>9.2f}×  {ok:<10}  {res.waits}", flush=True)
+              f"{res.rejected:>9} {res.errors:>6} {res.pairs_per_s / base:>9.2f}×  {ok:<10}  {waits}", flush=True)
         for p in res.problems:
             print(f"          FAIL {p}")
         for e in res.samples:
