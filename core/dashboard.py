@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext
 
 from core.auth import has_permission
 
@@ -21,6 +22,9 @@ def widgets_for(user: Any) -> list[dict[str, Any]]:
         except Exception:  # noqa: BLE001 - one failing widget must not blank the dashboard
             current_app.logger.exception("dashboard widget %s failed", report.key)
             continue
-        out.append({"key": report.key, "title": report.title, "kind": kind,
-                    "columns": columns, "rows": [list(r) for r in rows[:50]]})
+        # title and column names are the plugin's message ids: translated here, as plain text
+        # (the page escapes them), never in the template with _(), which would mark them safe
+        out.append({"key": report.key, "title": gettext(report.title), "kind": kind,
+                    "columns": [gettext(c) if c else c for c in columns],
+                    "rows": [list(r) for r in rows[:50]]})
     return out

@@ -77,9 +77,10 @@ def products():
         args["active"] = request.args["active"] == "true"
     stmt = services.product_filters(select_for(Product, READ, user), args, request.args)
     rows, total = page_of(apply_sort(stmt, Product, None, default="sku"), args)
-    filters = [{"name": "category_id", "label": "Category", "choices": _category_choices("")[1:]},
-               {"name": "active", "label": "Status",
-                "choices": [("true", "Active"), ("false", "Inactive")]}]
+    # the search macro shows labels as given: literal ones are translated here, names are not
+    filters = [{"name": "category_id", "label": _("Category"), "choices": _category_choices("")[1:]},
+               {"name": "active", "label": _("Status"),
+                "choices": [("true", _("Active")), ("false", _("Inactive"))]}]
     return render_template("catalog/products.html", rows=rows, total=total, page=args["page"],
                            per_page=50, filters=filters, can_write=has_permission(user, WRITE),
                            can_import=has_permission(user, IMPORT),

@@ -83,8 +83,10 @@ class CustomerForm(FlaskForm):
 
 
 def _filters() -> list[dict[str, Any]]:
-    return [{"name": "tier", "label": "Tier", "choices": [(t, t) for t in services.tiers()]},
-            {"name": "region", "label": "Region"}, {"name": "tag", "label": "Tag"}]
+    """Filters for the search macro, which shows labels as given: literal labels are translated
+    here; tiers are configuration and shown as configured, like on the customer itself."""
+    return [{"name": "tier", "label": _("Tier"), "choices": [(t, t) for t in services.tiers()]},
+            {"name": "region", "label": _("Region")}, {"name": "tag", "label": _("Tag")}]
 
 
 def _list_args() -> dict[str, Any]:
@@ -473,7 +475,7 @@ def leads_page():
     states = [(k, statemachine.label_of(s.label)) for k, s in machine.states.items()]
     return render_template("crm/leads.html", rows=leads.lead_dict(rows, user, many=True), total=total,
                            page=args["page"], per_page=PER_PAGE, form=form, states=dict(states),
-                           filters=[{"name": "status", "label": "Status", "choices": states}],
+                           filters=[{"name": "status", "label": _("Status"), "choices": states}],
                            can_write=has_permission(user, "crm.lead.write")), status
 
 

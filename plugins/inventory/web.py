@@ -78,8 +78,9 @@ def stock():
     rows, total = page_of(stmt, {"page": page, "per_page": PER_PAGE})
     defaults = services.points_for(r.product_id for r in rows)
     items = [services.stock_dict(r, defaults) for r in rows]
-    filters = [{"name": "warehouse_id", "label": "Warehouse", "choices": _warehouse_choices()},
-               {"name": "low", "label": "All stock", "choices": [("1", "Low stock only")]}]
+    # the search macro shows labels as given: literal ones are translated here, names are not
+    filters = [{"name": "warehouse_id", "label": _("Warehouse"), "choices": _warehouse_choices()},
+               {"name": "low", "label": _("All stock"), "choices": [("1", _("Low stock only"))]}]
     return render_template("inventory/stock.html", items=items, total=total, page=page, per_page=PER_PAGE,
                            filters=filters, can_move=has_permission(user, STOCK_MOVE),
                            can_import=has_permission(user, STOCK_IMPORT),
@@ -106,10 +107,10 @@ def movements():
             or_(Product.sku.ilike(pat, escape="\\"), Product.name.ilike(pat, escape="\\"),
                 Movement.reference.ilike(pat, escape="\\")))
     rows, total = page_of(apply_sort(stmt, Movement, None, default="-id"), {"page": page, "per_page": PER_PAGE})
-    filters = [{"name": "warehouse_id", "label": "Warehouse", "choices": _warehouse_choices()},
-               {"name": "kind", "label": "Kind", "choices": [
-                   ("receipt", "Receipt"), ("issue", "Issue"), ("adjustment", "Adjustment"),
-                   ("transfer", "Transfer"), ("return", "Return")]}]
+    filters = [{"name": "warehouse_id", "label": _("Warehouse"), "choices": _warehouse_choices()},
+               {"name": "kind", "label": _("Kind"), "choices": [
+                   ("receipt", _("Receipt")), ("issue", _("Issue")), ("adjustment", _("Adjustment")),
+                   ("transfer", _("Transfer")), ("return", _("Return"))]}]
     return render_template("inventory/movements.html", rows=rows, total=total, page=page, per_page=PER_PAGE,
                            filters=filters, can_move=has_permission(user, STOCK_MOVE))
 

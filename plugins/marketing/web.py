@@ -84,8 +84,9 @@ def campaigns():
         args["channel"] = request.args["channel"]
     stmt = campaign_filters(select_for(Campaign, C_READ, user), args)
     rows, total = page_of(apply_sort(stmt, Campaign, None, default="-starts_on"), args)
-    filters = [{"name": "status", "label": "Status", "choices": [(s, s) for s in CAMPAIGN_STATUSES]},
-               {"name": "channel", "label": "Channel", "choices": [(c, c) for c in CHANNELS]}]
+    # the search macro shows labels as given, so they are translated here
+    filters = [{"name": "status", "label": _("Status"), "choices": [(s, _(s)) for s in CAMPAIGN_STATUSES]},
+               {"name": "channel", "label": _("Channel"), "choices": [(c, _(c)) for c in CHANNELS]}]
     return render_template("marketing/campaigns.html", rows=rows, total=total, page=args["page"],
                            per_page=PER_PAGE, filters=filters, can_write=has_permission(user, C_WRITE))
 
@@ -242,8 +243,9 @@ def promotions():
         args["active"] = request.args["active"] == "true"
     stmt = promotion_filters(select_for(Promotion, P_READ, user), args)
     rows, total = page_of(apply_sort(stmt, Promotion, None, default="-priority"), args)
-    filters = [{"name": "kind", "label": "Kind", "choices": [(k, KIND_LABELS[k]) for k in KINDS]},
-               {"name": "active", "label": "Status", "choices": [("true", "Active"), ("false", "Inactive")]}]
+    filters = [{"name": "kind", "label": _("Kind"), "choices": [(k, _(KIND_LABELS[k])) for k in KINDS]},
+               {"name": "active", "label": _("Status"),
+                "choices": [("true", _("Active")), ("false", _("Inactive"))]}]
     return render_template("marketing/promotions.html", rows=rows, total=total, page=args["page"],
                            per_page=PER_PAGE, filters=filters, can_write=has_permission(user, P_WRITE),
                            kind_labels=KIND_LABELS)

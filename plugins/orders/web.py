@@ -73,9 +73,10 @@ def orders():
     names = customer_names({o.customer_id for o in rows}, user)
     owners = dict(db.session.execute(select(User.id, User.username).where(
         User.id.in_({o.owner_id for o in rows if o.owner_id}))).all()) if rows else {}
-    filters = [{"name": "status", "label": "Status", "choices": _status_choices()},
-               {"name": "date_from", "label": "From (YYYY-MM-DD)"},
-               {"name": "date_to", "label": "To (YYYY-MM-DD)"}]
+    # the search macro shows labels as given: literal ones translated here, state labels as set in YAML
+    filters = [{"name": "status", "label": _("Status"), "choices": _status_choices()},
+               {"name": "date_from", "label": _("From (YYYY-MM-DD)")},
+               {"name": "date_to", "label": _("To (YYYY-MM-DD)")}]
     db.session.commit()  # keeps the personal-data access log of the names shown
     return render_template("orders/orders.html", rows=rows, total=total, page=args["page"],
                            per_page=PER_PAGE, filters=filters, names=names, owners=owners,
@@ -225,7 +226,7 @@ def returns():
     if request.args.get("status"):
         stmt = stmt.where(ReturnRequest.status == request.args["status"])
     rows, total = page_of(apply_sort(stmt, ReturnRequest, None, default="-id"), args)
-    filters = [{"name": "status", "label": "Status", "choices": _status_choices("return")}]
+    filters = [{"name": "status", "label": _("Status"), "choices": _status_choices("return")}]
     return render_template("orders/returns.html", rows=[return_dict(r) for r in rows], total=total,
                            page=args["page"], per_page=PER_PAGE, filters=filters)
 

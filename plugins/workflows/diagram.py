@@ -5,6 +5,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from markupsafe import Markup
+
 from core.statemachine import Machine
 
 
@@ -88,8 +90,11 @@ def layers(machine: Machine) -> list[list[str]]:
     return out
 
 
-def svg(machine: Machine, label: Any = None) -> str:
-    """A simple layered SVG drawing (no JavaScript, no CDN): boxes by depth, arrows per edge."""
+def svg(machine: Machine, label: Any = None) -> Markup:
+    """A simple layered SVG drawing (no JavaScript, no CDN): boxes by depth, arrows per edge.
+
+    Returned as ``Markup`` so a template embeds it as is: every name and label from the
+    workflow file is escaped here, where the drawing is built."""
     label = label or (lambda s: _en(s.label, s.key))
     w, h, gx, gy = 150, 40, 70, 30
     pos: dict[str, tuple[int, int]] = {}
@@ -131,7 +136,7 @@ def svg(machine: Machine, label: Any = None) -> str:
         parts.append(f'<text x="{x + w // 2}" y="{y + h // 2 + 4}" font-size="13" text-anchor="middle">'
                      f'{escape(str(label(s)))}</text>')
     parts.append("</svg>")
-    return "\n".join(parts)
+    return Markup("\n".join(parts))
 
 
 def describe(machine: Machine) -> dict[str, Any]:

@@ -32,7 +32,8 @@ def index():
     page = int(request.args["page"]) if request.args.get("page", "").isdigit() else 1
     page = max(page, 1)
     return render_template("workflows/index.html", rows=rows[(page - 1) * PER_PAGE:page * PER_PAGE],
-                           total=len(rows), page=page, per_page=PER_PAGE, statuses=STATUSES,
+                           total=len(rows), page=page, per_page=PER_PAGE,
+                           statuses=[(key, _(label)) for key, label in STATUSES],
                            can_manage=has_permission(user, MANAGE))
 
 
