@@ -46,6 +46,31 @@ READ, CREATE, UPDATE, DELETE = ("crm.customer.read", "crm.customer.create", "crm
                                 "crm.customer.delete")
 ACT_READ, ACT_WRITE = "crm.activity.read", "crm.activity.write"
 POOL_MANAGE = "crm.pool.manage"
+#: Purchase history and the figures kept from it come from orders, so they follow the
+#: orders plugin's read permission (only the name is compared; crm never imports orders).
+PURCHASES = "orders.order.read"
+PURCHASE_FIELDS = ("order_count", "total_spent", "last_purchase_at")
+
+
+def can_see_purchases(user: User | None) -> bool:
+    """Whether ``user`` may see purchase history and totals; ``None`` (CLI, system) may."""
+    return user is None or has_permission(user, PURCHASES)
+
+
+def hide_purchases(items: list[dict[str, Any]], user: User | None) -> list[dict[str, Any]]:
+    """Drop :data:`PURCHASE_FIELDS` from dumped customers for users who may not see them."""
+    if not can_see_purchases(user):
+        for data in items:
+            for key in PURCHASE_FIELDS:
+                data.pop(key, None)
+    return items
+
+
+def check_purchase_sort(sort: str | None, user: User | None) -> None:
+    """Sorting by a purchase figure would reveal it: 403 for users who may not see it."""
+    key = (sort or "").lstrip("-")
+    if key in PURCHASE_FIELDS and not can_see_purchases(user):
+        raise PermissionDenied(f"You need the permission '{PURCHASES}' to sort by {key}.")
 
 
 # ---------------------------------------------------------------------------
@@ -158,16 +183,17 @@ def customer_filters(stmt: Select, args: Mapping[str, Any], params: Mapping[str,
 
 
 def customer_dict(c: Customer, user: User | None) -> dict[str, Any]:
+    """One customer as ``user`` may see it (masking, custom fields, purchase figures)."""
     data = dump(CustomerOut(), c, Customer, user)
     data["custom"] = custom.dump("customer", c.custom, user)
-    return data
+    return hide_purchases([data], user)[0]
 
 
 def customers_dump(rows: list[Customer], user: User | None) -> list[dict[str, Any]]:
     out = dump(CustomerOut(), rows, Customer, user, many=True)
     for data, c in zip(out, rows, strict=True):
         data["custom"] = custom.dump("customer", c.custom, user)
-    return out
+    return hide_purchases(out, user)
 
 
 def _check_owner(owner_id: int | None, user: User | None) -> None:

@@ -36,7 +36,7 @@ from core.models import User
 from core.scope import can_read_personal, log_personal_access, mask
 from plugins.crm.models import Customer
 from plugins.crm.schemas import CustomerIn
-from plugins.crm.services import check_tier
+from plugins.crm.services import PURCHASE_FIELDS, can_see_purchases, check_tier
 
 EXPORT_COLUMNS = ["id", "external_code", "name", "phone", "phones", "email", "address", "region", "tier",
                   "tags", "source", "owner", "consent_marketing", "consent_at", "notes", "order_count",
@@ -426,14 +426,18 @@ def write_errors(path: str | Path, errors: list[RowError]) -> None:
 
 
 def export_header(user: User | None) -> tuple[list[str], list[str]]:
+    """Column names (purchase figures only for users who may see them) and custom keys."""
     keys = [k for k, _label in custom.columns("customer", user)]
-    return EXPORT_COLUMNS + [f"custom.{k}" for k in keys], keys
+    columns = [c for c in EXPORT_COLUMNS if can_see_purchases(user) or c not in PURCHASE_FIELDS]
+    return columns + [f"custom.{k}" for k in keys], keys
 
 
 def export_rows(stmt: Any, user: User | None, custom_keys: list[str], *, batch: int = 500,
                 channel: str = "export") -> Iterator[list[Any]]:
-    """Rows of ``stmt`` (customers), masked for users without the personal right, streamed."""
+    """Rows of ``stmt`` (customers), masked for users without the personal right, streamed;
+    the columns of :func:`export_header`."""
     personal = user is None or can_read_personal(Customer, user)
+    purchases = can_see_purchases(user)
     usernames: dict[int, str] = {}
     last_id = 0
     while True:
@@ -454,8 +458,9 @@ def export_rows(stmt: Any, user: User | None, custom_keys: list[str], *, batch: 
             yield [c.id, c.external_code, data["name"], data["phone"], data["phones"], data["email"],
                    data["address"], c.region, c.tier, list(c.tags or []), c.source,
                    usernames.get(c.owner_id) if c.owner_id else None,
-                   "yes" if c.consent_marketing else "no", c.consent_at, c.notes, c.order_count,
-                   c.total_spent, c.last_purchase_at, c.last_contact_at, c.created_at,
+                   "yes" if c.consent_marketing else "no", c.consent_at, c.notes,
+                   *([c.order_count, c.total_spent, c.last_purchase_at] if purchases else []),
+                   c.last_contact_at, c.created_at,
                    *[values.get(k) for k in custom_keys]]
         for c in chunk:  # keep memory flat on large exports
             db.session.expunge(c)

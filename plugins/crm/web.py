@@ -114,7 +114,8 @@ def customers():
                            custom_cols=custom.columns("customer", user),
                            can_create=has_permission(user, CREATE),
                            can_export=has_permission(user, "crm.customer.export"),
-                           can_merge=has_permission(user, "crm.customer.merge"))
+                           can_merge=has_permission(user, "crm.customer.merge"),
+                           can_see_purchases=services.can_see_purchases(user))
 
 
 @bp.get("/customers/export")
@@ -141,7 +142,8 @@ def customer(customer_id: int):
                               .order_by(Activity.done, Activity.due_date, Activity.id.desc()).limit(100)).all() \
         if has_permission(user, services.ACT_READ) else []
     purchases = db.session.scalars(select(Purchase).where(Purchase.customer_id == c.id)
-                                   .order_by(Purchase.placed_at.desc()).limit(50)).all()
+                                   .order_by(Purchase.placed_at.desc()).limit(50)).all() \
+        if services.can_see_purchases(user) else []
     lead_rows = db.session.scalars(select_for(Lead, "crm.lead.read", user).where(Lead.customer_id == c.id)).all() \
         if has_permission(user, "crm.lead.read") else []
     return render_template("crm/customer.html", c=services.customer_dict(c, user), obj=c,
@@ -153,6 +155,7 @@ def customer(customer_id: int):
                            can_write_activity=has_permission(user, services.ACT_WRITE),
                            can_release=c.owner_id is not None and (
                                c.owner_id == user.id or has_permission(user, pool.MANAGE)),
+                           can_see_purchases=services.can_see_purchases(user),
                            today=services.today_local())
 
 
@@ -299,7 +302,8 @@ def pool_page():
     limit = int(services.settings().get("pool_claim_limit", 50))
     return render_template("crm/pool.html", rows=_pool_dump(rows, user), total=total, page=args["page"],
                            per_page=PER_PAGE, filters=_filters(), used=pool.claims_today(user), limit=limit,
-                           can_claim=has_permission(user, pool.CLAIM))
+                           can_claim=has_permission(user, pool.CLAIM),
+                           can_see_purchases=services.can_see_purchases(user))
 
 
 
@@ -331,7 +335,8 @@ def duplicates():
     for g in groups:
         g["customers"] = [by_id[i] for i in g["customer_ids"] if i in by_id]
     return render_template("crm/duplicates.html", groups=groups,
-                           can_merge=has_permission(user, "crm.customer.merge"))
+                           can_merge=has_permission(user, "crm.customer.merge"),
+                           can_see_purchases=services.can_see_purchases(user))
 
 
 @bp.post("/merge")
@@ -419,7 +424,8 @@ def segment(segment_id: int):
     stmt = services.segment_customers_stmt(seg, select_for(Customer, READ, user))
     rows, total = page_of(apply_sort(stmt, Customer, None), args)
     return render_template("crm/segment.html", seg=seg, rows=services.customers_dump(rows, user), total=total,
-                           page=args["page"], per_page=PER_PAGE)
+                           page=args["page"], per_page=PER_PAGE,
+                           can_see_purchases=services.can_see_purchases(user))
 
 
 # ---------------------------------------------------------------------------
