@@ -118,7 +118,11 @@ def register_custom_field_entities() -> list[CustomFieldEntity]:
 
 @hookspec
 def register_reports() -> list[Report]:
-    """Return report definitions shown on the reports pages and exportable as CSV/XLSX."""
+    """Return report definitions shown on the reports pages and exportable as CSV/XLSX.
+
+    A user sees and runs a report only with its ``permission`` and every one of its
+    ``extra_permissions`` (a report built on costs adds ``catalog.product.read_cost``).
+    """
 
 
 @hookspec
