@@ -139,17 +139,17 @@ def user_by_name(username: str) -> User | None:
 def permissions_of(user: User | None) -> frozenset[str]:
     if user is None:
         return frozenset()
+    roles = _dovetail().config.roles  # the roles in force: swapped when roles.yaml changes
     cache = getattr(user, "_dovetail_perms", None)
-    if cache is not None:
-        return cache
-    roles = _dovetail().config.roles
+    if cache is not None and cache[0] is roles:
+        return cache[1]
     perms: set[str] = set()
     for name in user.role_names:
         role = roles.get(name)
         if role:
             perms.update(role.permissions)
     result = frozenset(perms)
-    user._dovetail_perms = result  # per-instance cache; instances live for one request
+    user._dovetail_perms = (roles, result)  # per-instance cache, valid while these roles are in force
     return result
 
 

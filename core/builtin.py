@@ -32,3 +32,12 @@ def register_menu_items():
         MenuItem("core.users", "Users", "core_web.users", "core.user.manage", order=910),
         MenuItem("core.plugins", "Plugins", "core_web.plugins", "core.plugin.read", order=920),
     ]
+
+
+@hookimpl(tryfirst=True)
+def app_ready(app):
+    """Watch ``config/roles.yaml``: a changed file is checked and, when good, in force from the
+    next request (first, so plugins reloading their own files already see the new roles)."""
+    from core import roles
+
+    roles.install(app)

@@ -331,6 +331,28 @@ def roles_list() -> None:
         click.echo(f"{role.name:<14} scope={role.scope:<5} {', '.join(role.permissions)}")
 
 
+@roles.command("check")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def roles_check(file: Path | None) -> None:
+    """Check a roles file (default: config/roles.yaml) against the enabled plugins.
+
+    Prints every mistake as file:line:column and exits 1, or "ok". A running server
+    takes a good file on its next request; a bad one is refused there too.
+    """
+    from core.roles import load_roles, state
+
+    app = get_app()  # a broken config/roles.yaml stops here, each mistake located
+    dv = app.extensions["dovetail"]
+    path = file or dv.config.roles_file
+    st = state(app)
+    display = str(file) if file else (st.display if st else str(path))
+    if not path.exists() and file is None:
+        click.echo(f"{display}: not found; the built-in roles are in force ({', '.join(dv.config.roles)})")
+        return
+    _doc, found = load_roles(path, display, dv.registry, dv.available)
+    click.echo(f"{display}: ok ({len(found)} roles: {', '.join(found)})")
+
+
 @cli.group()
 def audit() -> None:
     """The audit chain."""

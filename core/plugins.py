@@ -304,15 +304,20 @@ def collect(pm: pluggy.PluginManager, plugins: list[Available]) -> Registry:
 
 
 def check_roles(config: Any, reg: Registry, available: Mapping[str, Available]) -> None:
-    """Every permission in roles.yaml must be declared by a plugin.
+    """Every permission in roles.yaml must be declared by a plugin (start-up)."""
+    check_role_permissions(config.roles, config.roles_doc, reg, available)
+
+
+def check_role_permissions(roles: Mapping[str, Any], doc: Any, reg: Registry,
+                           available: Mapping[str, Available]) -> None:
+    """Raise a located :class:`ConfigError` for every permission no plugin declares.
 
     Permissions of an installed but disabled plugin are allowed (and inert), so
-    disabling a plugin never breaks roles.yaml.
+    disabling a plugin never breaks roles.yaml. ``doc`` (the parsed file) locates them.
     """
-    doc = config.roles_doc
     issues: list[ConfigIssue] = []
     enabled = set(reg.enabled_names) | {CORE_NAME}
-    for role in config.roles.values():
+    for role in roles.values():
         for i, perm in enumerate(role.permissions):
             if perm == "*":
                 continue
