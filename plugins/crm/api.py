@@ -361,6 +361,7 @@ class RecycleOut(Schema):
 
 @customers_blp.route("/pool/recycle")
 class RecycleView(MethodView):
+    @permission_required("crm.pool.manage")
     @customers_blp.response(200, RecycleOut)
     def post(self):
         """Return customers without follow-up for pool_return_days to the pool now"""
@@ -390,6 +391,7 @@ class ImportOut(Schema):
 
 @customers_blp.route("/import")
 class ImportView(MethodView):
+    @permission_required("crm.customer.import")
     @customers_blp.response(200, ImportOut)
     def post(self):
         """Import a CSV/XLSX upload (multipart field 'file'); rows match only your customers"""

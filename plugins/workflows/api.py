@@ -186,6 +186,7 @@ class WorkflowCheck(MethodView):
 
 @blp.route("/reload")
 class WorkflowReload(MethodView):
+    @permission_required(MANAGE)
     @blp.response(200, WorkflowReloadOut)
     def post(self):
         """Check every file again; those that pass take effect now, refused ones leave the running version"""
