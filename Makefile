@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JOBS ?= 4
 
-.PHONY: run test lint install dev clean bench
+.PHONY: run test lint install dev clean bench fuzz
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,12 @@ test: $(STAMP) lint
 	@if [ -n "$$DOVETAIL_TEST_DATABASE_URL" ]; then \
 		echo "== PostgreSQL: $$DOVETAIL_TEST_DATABASE_URL"; \
 		$(BIN)/python -m pytest -n $(JOBS); fi
+
+# Schemathesis over /api/v1/openapi.json as admin, rep and anonymous, 20 examples per
+# operation, on SQLite with demo data (minutes; not part of `make test`). On PostgreSQL:
+# make fuzz FUZZ_ARGS="--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test"
+fuzz: $(STAMP)
+	$(BIN)/python tests/fuzz/run_schemathesis.py $(FUZZ_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
