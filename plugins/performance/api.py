@@ -37,6 +37,7 @@ from plugins.performance.schemas import (
     PerformanceOut,
     PeriodArgs,
     RulesCheckIn,
+    RulesCheckOut,
     RulesOut,
     SellerArgs,
     SellerIn,
@@ -44,12 +45,16 @@ from plugins.performance.schemas import (
     SellerPatch,
     StatementArgs,
     StatementExportArgs,
+    StatementHistoryOut,
     StatementOut,
     StatementTransitionIn,
+    StatementTransitionOut,
+    StatementTransitionsOut,
     TargetArgs,
     TargetImportResult,
     TargetIn,
     TargetOut,
+    TeamListOut,
     TeamManagerIn,
     TeamOut,
 )
@@ -137,7 +142,8 @@ class SellerView(MethodView):
 
 @blp.route("/teams")
 class TeamsView(MethodView):
-    @blp.response(200, TeamOut(many=True))
+    @needs(SELLER_READ)
+    @blp.response(200, TeamListOut)
     def get(self):
         """Teams in your scope with their manager and number of members"""
         user = require(SELLER_READ)
@@ -159,6 +165,7 @@ class TeamManagerView(MethodView):
 
 @blp.route("/teams/<int:team_id>/performance")
 class TeamPerformanceView(MethodView):
+    @needs(REPORT)
     @blp.arguments(PeriodArgs, location="query")
     @blp.response(200, PerformanceOut)
     def get(self, args, team_id):
@@ -175,6 +182,7 @@ class TeamPerformanceView(MethodView):
 
 @blp.route("/me")
 class MyPerformanceView(MethodView):
+    @needs(REPORT)
     @blp.arguments(PeriodArgs, location="query")
     @blp.response(200, PerformanceOut)
     def get(self, args):
@@ -185,6 +193,7 @@ class MyPerformanceView(MethodView):
 
 @blp.route("/reps/<int:rep_id>")
 class RepPerformanceView(MethodView):
+    @needs(REPORT)
     @blp.arguments(PeriodArgs, location="query")
     @blp.response(200, PerformanceOut)
     def get(self, args, rep_id):
@@ -196,6 +205,7 @@ class RepPerformanceView(MethodView):
 
 @blp.route("/leaderboard")
 class LeaderboardView(MethodView):
+    @needs(REPORT)
     @blp.arguments(LeaderboardArgs, location="query")
     @blp.response(200, LeaderboardOut)
     def get(self, args):
@@ -227,7 +237,8 @@ class TargetsView(MethodView):
 
     @needs(TARGET_MANAGE)
     @blp.arguments(TargetIn)
-    @blp.response(200, TargetOut)
+    @blp.response(200, TargetOut, description="The target was changed.")
+    @blp.alt_response(201, schema=TargetOut, success=True, description="The target was created.")
     def put(self, data):
         """Set the target of a rep or team for a month (metrics left out stay; null clears one)"""
         user = require(TARGET_MANAGE)
@@ -244,6 +255,7 @@ class TargetView(MethodView):
         user = require(TARGET_READ)
         return _json(services.target_dict(_target(target_id, user)))
 
+    @needs(TARGET_MANAGE)
     @blp.response(204)
     def delete(self, target_id):
         """Delete a target"""
@@ -315,6 +327,7 @@ class RulesView(MethodView):
 class RulesCheckView(MethodView):
     @needs(RULE_READ)
     @blp.arguments(RulesCheckIn)
+    @blp.response(200, RulesCheckOut)
     def post(self, data):
         """Check a rules text (errors and cap warnings, located by line and column) without installing it"""
         require(RULE_READ)
@@ -359,6 +372,7 @@ class GenerateView(MethodView):
 class StatementsExportView(MethodView):
     @needs(ST_EXPORT)
     @blp.arguments(StatementExportArgs, location="query")
+    @blp.response(200, description="Statement lines as a CSV or XLSX file.", content_type="text/csv")
     def get(self, args):
         """Every line of the statements you may see as CSV or XLSX (period, rep_id filters)"""
         user = require(ST_EXPORT)
@@ -377,7 +391,9 @@ class StatementView(MethodView):
 
 @blp.route("/statements/<int:statement_id>/export")
 class StatementExportView(MethodView):
+    @needs(ST_EXPORT)
     @blp.arguments(StatementExportArgs, location="query")
+    @blp.response(200, description="The statement's lines as a CSV or XLSX file.", content_type="text/csv")
     def get(self, args, statement_id):
         """One statement's lines as CSV or XLSX"""
         user = require(ST_EXPORT)
@@ -397,13 +413,16 @@ def _download(statements: list[Statement], fmt: str, name: str) -> Response:
 
 @blp.route("/statements/<int:statement_id>/transitions")
 class StatementTransitions(MethodView):
+    @blp.response(200, StatementTransitionsOut)
     def get(self, statement_id):
         """What you may do with this statement now (and why not)"""
         user = require(ST_READ)
         st = get_for(Statement, statement_id, ST_READ, user)
         return _json({"status": st.status, "items": statemachine.available(commission.ENTITY, st, user)})
 
+    @needs(ST_READ)
     @blp.arguments(StatementTransitionIn)
+    @blp.response(200, StatementTransitionOut)
     def post(self, data, statement_id):
         """Approve or mark paid: {"transition", "comment", "inputs"}"""
         user = require(ST_READ)
@@ -418,6 +437,7 @@ class StatementTransitions(MethodView):
 
 @blp.route("/statements/<int:statement_id>/history")
 class StatementHistory(MethodView):
+    @blp.response(200, StatementHistoryOut)
     def get(self, statement_id):
         """Transition history of the statement: from, to, actor, time, comment"""
         user = require(ST_READ)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
-from core.api import ListArgs
+from core.api import Id, Int, ListArgs
 from plugins.performance.models import SELLER_STATUSES
 from plugins.performance.periods import PERIOD_RE
 
@@ -41,14 +41,14 @@ class LeaderboardArgs(PeriodArgs):
     by = fields.String(load_default="revenue", validate=validate.OneOf(
         ["revenue", "orders", "units", "customers", "new_customers", "attainment"]))
     level = fields.String(load_default="rep", validate=validate.OneOf(["rep", "team"]))
-    team_id = fields.Integer()
+    team_id = Id()
 
 
 # -- sellers ---------------------------------------------------------------
 
 
 class SellerIn(_Strict):
-    user_id = fields.Integer(required=True, strict=True)
+    user_id = Id(required=True, strict=True)
     certificate_no = fields.String(allow_none=True, validate=validate.Length(max=64),
                                    metadata={"description": "Direct seller certificate number (直销员证号)."})
     status = fields.String(load_default="active", validate=validate.OneOf(SELLER_STATUSES))
@@ -81,7 +81,7 @@ class SellerArgs(ListArgs):
         sortable = ("id", "status", "certificate_no")
 
     status = fields.String(validate=validate.OneOf(SELLER_STATUSES))
-    team_id = fields.Integer()
+    team_id = Id()
     q = fields.String(validate=validate.Length(max=80),
                       metadata={"description": "Username, name or certificate number (prefix)."})
 
@@ -98,8 +98,12 @@ class TeamOut(Schema):
     members = fields.Integer()
 
 
+class TeamListOut(Schema):
+    items = fields.List(fields.Nested(TeamOut))
+
+
 class TeamManagerIn(_Strict):
-    manager_id = fields.Integer(required=True, strict=True, allow_none=True)
+    manager_id = Id(required=True, strict=True, allow_none=True)
 
 
 # -- targets ---------------------------------------------------------------
@@ -107,12 +111,12 @@ class TeamManagerIn(_Strict):
 
 class TargetIn(_Strict):
     period = Month(required=True)
-    rep_id = fields.Integer(strict=True, allow_none=True)
-    team_id = fields.Integer(strict=True, allow_none=True)
+    rep_id = Id(strict=True, allow_none=True)
+    team_id = Id(strict=True, allow_none=True)
     revenue = fields.Decimal(allow_none=True, as_string=True, places=None,
                              validate=validate.Range(min=0, max=999_999_999_999))
-    orders = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=0, max=10_000_000))
-    new_customers = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=0, max=10_000_000))
+    orders = Int(allow_none=True, strict=True, validate=validate.Range(min=0, max=10_000_000))
+    new_customers = Int(allow_none=True, strict=True, validate=validate.Range(min=0, max=10_000_000))
     notes = fields.String(allow_none=True, validate=validate.Length(max=2000))
 
     @validates("revenue")
@@ -145,8 +149,8 @@ class TargetArgs(ListArgs):
         sortable = ("id", "period")
 
     period = Month()
-    rep_id = fields.Integer()
-    team_id = fields.Integer()
+    rep_id = Id()
+    team_id = Id()
 
 
 class TargetImportResult(Schema):
@@ -171,6 +175,8 @@ class PerformanceOut(Schema):
     period = fields.Dict()
     figures = fields.Nested(FiguresOut)
     target = fields.Dict(allow_none=True)
+    target_source = fields.String(allow_none=True, metadata={
+        "description": "Where the team target comes from (its own, or the sum of its reps')."})
     attainment = fields.Dict()
     previous = fields.Dict()
     last_year = fields.Dict()
@@ -209,7 +215,7 @@ class RulesCheckIn(_Strict):
 
 class GenerateIn(_Strict):
     period = Month(required=True)
-    rep_id = fields.Integer(strict=True, allow_none=True,
+    rep_id = Id(strict=True, allow_none=True,
                             metadata={"description": "Only this rep (default: every rep with sales or "
                                                      "pending adjustments)."})
 
@@ -266,7 +272,7 @@ class StatementArgs(ListArgs):
         sortable = ("id", "period", "total", "status")
 
     period = Month()
-    rep_id = fields.Integer()
+    rep_id = Id()
     status = fields.String(validate=validate.Length(max=40))
 
 
@@ -276,7 +282,7 @@ class StatementExportArgs(Schema):
 
     format = fields.String(load_default="csv", validate=validate.OneOf(["csv", "xlsx"]))
     period = Month()
-    rep_id = fields.Integer()
+    rep_id = Id()
 
 
 class StatementTransitionIn(_Strict):
@@ -290,3 +296,23 @@ class GenerateOut(Schema):
     generated = fields.List(fields.Nested(StatementOut))
     skipped = fields.List(fields.Dict())
     warnings = fields.List(fields.String())
+
+
+class StatementTransitionsOut(Schema):
+    status = fields.String()
+    items = fields.List(fields.Dict(), metadata={"description": "[{key, label, to, allowed, reason, inputs}]"})
+
+
+class StatementTransitionOut(Schema):
+    status = fields.String(metadata={"description": "done, or pending_approval"})
+    to = fields.String(data_key="to")
+    statement = fields.Nested(StatementOut)
+
+
+class StatementHistoryOut(Schema):
+    items = fields.List(fields.Dict(), metadata={"description": "[{transition, from, to, actor, at, comment}]"})
+
+
+class RulesCheckOut(Schema):
+    ok = fields.Boolean()
+    issues = fields.List(fields.Dict(), metadata={"description": "[{file, line, column, severity, message}]"})
