@@ -11,8 +11,8 @@ leave the revenue states (status ``returned``) and count nothing.
 Per rep (the order's ``owner_id``): revenue, orders (counted orders with at least one unit
 not returned), units (net units of non-gift lines), customers served (distinct customers of
 those orders) and new customers (customers served with no order in the revenue states placed
-before the period; credited to the rep owning their first counted order of the period). A team's figures add up its current
-members' (customers served are counted once per team).
+before the period; credited to the rep owning their first counted order of the period). A
+team's figures add up its current members' (customers served are counted once per team).
 """
 
 from __future__ import annotations
