@@ -11,11 +11,12 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from core import statemachine
 from core.api import apply_sort, page_of
 from core.auth import has_permission, require
-from core.db import db
+from core.db import db, lock_for_update
 from core.errors import ConfigError, DovetailError
 from core.models import Team, User
 from core.scope import get_for, select_for
@@ -253,7 +254,9 @@ def statement(statement_id: int):
 @login_required
 def statement_transition(statement_id: int):
     user = require(ST_READ)
-    st = get_for(Statement, statement_id, ST_READ, user)
+    get_for(Statement, statement_id, ST_READ, user)
+    st = db.session.scalar(lock_for_update(
+        select(Statement).options(lazyload(Statement.rep)).where(Statement.id == statement_id)))
     inputs = {k[len("input."):]: v for k, v in request.form.items() if k.startswith("input.") and v != ""}
     try:
         statemachine.perform(commission.ENTITY, st, request.form.get("transition", ""), user,

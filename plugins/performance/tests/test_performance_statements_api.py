@@ -238,3 +238,19 @@ def _csrf(html: str) -> str:
     import re
 
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def test_web_approve_button(org, jan, client):
+    _generate(org.api["finance"])
+    ids = _ids(org.api["finance"].get("/api/v1/performance/statements"))
+    client.post("/login", data={"username": "manager1", "password": "password123"})
+    page = client.get(f"/performance/statements/{ids['rep1']}")
+    text = page.get_data(as_text=True)
+    assert 'value="approve"' in text and 'value="pay"' not in text
+    r = client.post(f"/performance/statements/{ids['rep1']}/transition",
+                    data={"csrf_token": _csrf(text), "transition": "approve"}, follow_redirects=True)
+    assert r.status_code == 200 and "Statement is now approved." in r.get_data(as_text=True)
+    r = client.post(f"/performance/statements/{ids['rep3']}/transition",
+                    data={"csrf_token": _csrf(text), "transition": "approve"})
+    assert r.status_code == 404
+    assert org.api["finance"].get(f"/api/v1/performance/statements/{ids['rep1']}").json["status"] == "approved"
