@@ -379,13 +379,13 @@ DEFAULT_ROLES = {"admin": {"permissions": ["*"], "scope": "all", "label": {}}}
 
 
 def read_main(path: Path | str, display: str | None = None, *,
-              plugins_required: bool = True) -> tuple[YamlDoc, dict[str, Any]]:
+              plugins_required: bool = True, text: str | None = None) -> tuple[YamlDoc, dict[str, Any]]:
     """Read and validate ``dovetail.yaml``: ``(doc, validated values)`` or a located ConfigError.
 
     ``plugins_required``: an empty file or one without ``plugins.enabled`` is refused (it
     would start with every plugin disabled); off when the caller names the plugins itself.
     """
-    doc = load_yaml_file(path, display)
+    doc = load_yaml_file(path, display) if text is None else parse_yaml(text, display or str(path))
     if doc.data is not None or plugins_required:
         data = require_mapping(doc, MAIN_HINT)
         plugins = data.get("plugins")
@@ -405,12 +405,13 @@ def roles_from(raw: Mapping[str, Any]) -> Mapping[str, Role]:
         for name, r in raw.items()})
 
 
-def read_roles(path: Path | str, display: str | None = None) -> tuple[YamlDoc, Mapping[str, Role]]:
+def read_roles(path: Path | str, display: str | None = None, *,
+               text: str | None = None) -> tuple[YamlDoc, Mapping[str, Role]]:
     """Read and validate ``roles.yaml`` on its own (shape, keys, scopes): ``(doc, roles)``.
 
     Whether each permission is declared needs the plugins: :func:`core.plugins.check_roles`.
     """
-    doc = load_yaml_file(path, display)
+    doc = load_yaml_file(path, display) if text is None else parse_yaml(text, display or str(path))
     require_mapping(doc, ROLES_HINT)
     raw = validate_doc(doc, RolesFile())["roles"]
     if not raw:

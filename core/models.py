@@ -137,6 +137,23 @@ class AuditHead(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ConfigVersion(IdMixin, db.Model):
+    """One applied version of the run-time config (``dovetail config apply``).
+
+    ``documents`` holds the text of every file applied (path relative to the config folder
+    -> text), so every worker process loads exactly what was checked and applied, never
+    what happens to be on disk. ``version`` only grows; workers compare it per request.
+    """
+
+    __tablename__ = "core_config_version"
+    version: Mapped[int] = mapped_column(unique=True, index=True)
+    applied_at: Mapped[datetime] = mapped_column(default=utcnow)
+    applied_by: Mapped[str | None] = mapped_column(String(150))
+    digest: Mapped[str] = mapped_column(String(64))
+    documents: Mapped[dict] = mapped_column(JSONType)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
 class PersonalAccess(IdMixin, db.Model):
     """PIPL: who saw which person's unmasked personal data, when, through what."""
 
@@ -180,4 +197,4 @@ class TransitionApproval(IdMixin, db.Model):
 
 
 CORE_MODELS = [Team, User, UserRole, ApiToken, WebSession, LoginAttempt, AuditEntry, AuditHead,
-               PersonalAccess, TransitionLog, TransitionApproval]
+               PersonalAccess, TransitionLog, TransitionApproval, ConfigVersion]
