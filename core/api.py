@@ -35,6 +35,7 @@ from core.auth import (
 from core.db import db
 from core.errors import DovetailError
 from core.models import AuditEntry
+from core.state import dovetail
 
 log = logging.getLogger("dovetail.api")
 
@@ -352,7 +353,7 @@ class DovetailApi(Api):
         import copy
 
         doc = copy.deepcopy(self.spec.to_dict())
-        current_app.extensions["dovetail"].pm.hook.amend_openapi(spec=doc)
+        dovetail().pm.hook.amend_openapi(spec=doc)
         _numbers_as_numbers(doc)
         return doc
 
@@ -448,7 +449,7 @@ class TokenView(MethodView):
         token = issue_token(user, data["name"])
         db.session.commit()
         return {"token": token, "token_type": "Bearer",
-                "expires_in_days": current_app.extensions["dovetail"].config.security[
+                "expires_in_days": dovetail().config.security[
                     "token_ttl_days"]}
 
     @core_blp.response(204)
@@ -554,7 +555,8 @@ def init_api(app: Flask) -> DovetailApi:
         API_TITLE="Dovetail API", API_VERSION="v1", OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/api/v1", OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        # Swagger UI vendored under core/web/static (swagger-ui-dist from npm): the page works offline
+        OPENAPI_SWAGGER_UI_URL="/static/vendor/swagger-ui/",
         API_SPEC_OPTIONS={"components": {"securitySchemes": {
             "bearerAuth": {"type": "http", "scheme": "bearer"}}},
             "security": [{"bearerAuth": []}]},

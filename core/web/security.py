@@ -2,8 +2,9 @@
 next, cookies marked ``Secure`` over HTTPS, and the security headers of every response.
 
 The Content-Security-Policy allows no inline script or style anywhere; the one exception
-is the interactive API documentation (``/api/v1/docs``, Swagger UI from a CDN), whose page
-gets a policy naming the CDN and the SHA-256 of exactly the inline bootstrap script it
+is the interactive API documentation (``/api/v1/docs``, Swagger UI vendored under
+``static/vendor``; a CDN only if ``OPENAPI_SWAGGER_UI_URL`` is set to one), whose page
+gets a policy naming that CDN, if any, and the SHA-256 of exactly the inline bootstrap script it
 sent, and inline styles (Swagger UI injects them; the page shows no user data).
 """
 
@@ -90,9 +91,9 @@ def add_security_headers(response: Response, docs_cdn: str | None = None) -> Res
     """Set the security headers a view did not set itself (``after_request``)."""
     headers: Any = response.headers
     if "Content-Security-Policy" not in headers:
-        if (docs_cdn and request.endpoint in DOCS_ENDPOINTS and not response.direct_passthrough
+        if (request.endpoint in DOCS_ENDPOINTS and not response.direct_passthrough
                 and response.mimetype == "text/html"):
-            headers["Content-Security-Policy"] = _docs_policy(response, docs_cdn)
+            headers["Content-Security-Policy"] = _docs_policy(response, docs_cdn or "")
         else:
             headers["Content-Security-Policy"] = CSP
     for name, value in HEADERS.items():
