@@ -53,6 +53,8 @@ from dataset import (  # noqa: E402 - bench/ is not a package; its modules impor
 )
 from floor import floor_app  # noqa: E402
 
+from core.state import dovetail
+
 
 class Side:
     """One app under test, driven through its Flask test client."""
@@ -203,7 +205,7 @@ def bench_reports(args: argparse.Namespace, dbs: Databases, cfg: Path, out: dict
           "as an owner (scope all)")
     secs = bulk_order_lines(app, args.report_lines)
     print(f"  (generated the order lines with INSERT … SELECT in {secs:.1f} s)")
-    reports = sorted(app.extensions["dovetail"].registry.reports)
+    reports = sorted(dovetail(app).registry.reports)
     client = app.test_client()
     headers = {"Authorization": f"Bearer {s.owner_token}"}
     repeat = 3 if args.report_lines <= 200_000 else 1

@@ -18,6 +18,7 @@ from core.config import Config, load_config, validate_plugin_settings
 from core.db import configure_engine, db, engine_options
 from core.errors import ConfigError, ConfigIssue, DovetailError
 from core.plugins import Available, Registry, build_manager, check_roles, collect, discover, resolve
+from core.state import EXTENSION, dovetail
 
 log = logging.getLogger("dovetail")
 
@@ -86,6 +87,7 @@ def create_app(config_dir: str | Path | None = None, *, config: Mapping[str, Any
     if issues:
         raise ConfigError(issues)
     check_roles(cfg, registry, available)
+    registry.freeze()
 
     app = Flask("dovetail", instance_path=str(cfg.instance_path),
                 template_folder=str(Path(__file__).parent / "web" / "templates"),
@@ -119,7 +121,7 @@ def create_app(config_dir: str | Path | None = None, *, config: Mapping[str, Any
         import redis
 
         redis_client = redis.Redis.from_url(cfg.redis_url)
-    app.extensions["dovetail"] = Dovetail(cfg, pm, registry, available, redis_client)
+    app.extensions[EXTENSION] = Dovetail(cfg, pm, registry, available, redis_client)
 
     db.init_app(app)
     with app.app_context():
@@ -197,12 +199,15 @@ def create_app(config_dir: str | Path | None = None, *, config: Mapping[str, Any
             db.session.rollback()
 
     pm.hook.app_ready(app=app)
+    from core import activation
+
+    activation.install(app)  # after app_ready: the parts read what plugins set up there
     return app
 
 
 def plugin_rows(app: Flask) -> list[dict[str, Any]]:
     """All available plugins with their state, for the CLI, API and web."""
-    dv: Dovetail = app.extensions["dovetail"]
+    dv: Dovetail = dovetail(app)
     rows = []
     for name, av in sorted(dv.available.items()):
         m = av.manifest
@@ -217,7 +222,7 @@ def plugin_rows(app: Flask) -> list[dict[str, Any]]:
 def create_tables(app: Flask) -> None:
     """Create the tables of the core and the enabled plugins only (tests, quick start)."""
     with app.app_context():
-        db.metadata.create_all(db.engine, tables=app.extensions["dovetail"].all_tables())
+        db.metadata.create_all(db.engine, tables=dovetail(app).all_tables())
 
 
 __all__ = ["create_app", "create_tables", "Dovetail", "DovetailError", "plugin_rows"]

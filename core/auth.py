@@ -13,12 +13,13 @@ from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from flask import current_app, g, has_request_context, request
+from flask import g, has_request_context, request
 from sqlalchemy import delete, func, select, text
 
 from core.db import db, is_postgres, utcnow
 from core.errors import PermissionDenied, TooManyRequests, Unauthorized
 from core.models import ApiToken, LoginAttempt, User, UserRole
+from core.state import dovetail
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,12 +27,8 @@ SCOPE_RANK = {"own": 0, "team": 1, "all": 2}
 INVALID_LOGIN = "Invalid username or password."
 
 
-def _dovetail() -> Any:
-    return current_app.extensions["dovetail"]
-
-
 def hasher() -> PasswordHasher:
-    sec = _dovetail().config.security
+    sec = dovetail().config.security
     return PasswordHasher(time_cost=sec["argon2_time_cost"], memory_cost=sec["argon2_memory_kib"])
 
 
@@ -108,7 +105,7 @@ def create_user(username: str, password: str, roles: list[str], *, display_name:
 
     from core.errors import Conflict, ValidationError
 
-    known = _dovetail().config.roles
+    known = dovetail().config.roles
     unknown = [r for r in roles if r not in known]
     if unknown:
         raise ValidationError(f"Unknown role '{unknown[0]}'; roles are defined in roles.yaml: "
@@ -139,7 +136,7 @@ def user_by_name(username: str) -> User | None:
 def permissions_of(user: User | None) -> frozenset[str]:
     if user is None:
         return frozenset()
-    roles = _dovetail().config.roles  # the roles in force: swapped when roles.yaml changes
+    roles = dovetail().config.roles  # the roles in force: swapped when roles.yaml changes
     cache = getattr(user, "_dovetail_perms", None)
     if cache is not None and cache[0] is roles:
         return cache[1]
@@ -165,7 +162,7 @@ def scope_of(user: User | None) -> str:
     """The broadest record scope among the user's roles: own, team or all."""
     if user is None:
         return "own"
-    roles = _dovetail().config.roles
+    roles = dovetail().config.roles
     best = "own"
     for name in user.role_names:
         role = roles.get(name)
@@ -255,7 +252,7 @@ def _digest(token: str) -> str:
 def issue_token(user: User, name: str = "api", ttl_days: int | None = None) -> str:
     """Create a token; only its hash is stored. Returns the plain token once."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    days = ttl_days or _dovetail().config.security["token_ttl_days"]
+    days = ttl_days or dovetail().config.security["token_ttl_days"]
     db.session.add(ApiToken(user_id=user.id, token_hash=_digest(token), prefix=token[:10],
                             name=name, expires_at=utcnow() + timedelta(days=days)))
     db.session.flush()
@@ -321,7 +318,7 @@ class Throttle:
     """
 
     def __init__(self) -> None:
-        dv = _dovetail()
+        dv = dovetail()
         self.window = dv.config.security["login_window_seconds"]
         self.redis = dv.redis
 
@@ -390,7 +387,7 @@ def authenticate(username: str, password: str, ip: str | None) -> User:
     survives the error response) and taken back when the login succeeds, which also clears
     the user name's earlier failures.
     """
-    sec = _dovetail().config.security
+    sec = dovetail().config.security
     throttle = Throttle()
     name = normalize_username(username, strict=False)
     ukey, ikey = f"user:{name[:190]}", f"ip:{(ip or '-')[:190]}"

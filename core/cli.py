@@ -14,6 +14,7 @@ import click
 from flask import Flask
 
 from core.errors import ConfigError, DovetailError
+from core.state import dovetail
 
 CORE_GROUPS = ("import", "export")
 
@@ -65,7 +66,7 @@ class DovetailGroup(click.Group):
             return {}
         out: dict[str, click.Command] = {}
         groups: dict[str, click.Group] = {}
-        for cmd, _owner in app.extensions["dovetail"].registry.commands:
+        for cmd, _owner in dovetail(app).registry.commands:
             if cmd.group:
                 if cmd.group not in groups:
                     groups[cmd.group] = click.Group(cmd.group, help=f"{cmd.group.capitalize()} "

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from core.cli import cli, get_app, with_app
 from core.errors import DovetailError
+from core.state import dovetail
 
 
 def fail(message: str) -> None:
@@ -33,7 +34,7 @@ def fail(message: str) -> None:
 @with_app
 def init(admin_name: str, password_stdin: bool, if_new: bool, demo_scale: float) -> None:
     """Create the instance folder and database, and the first admin (password printed once)."""
-    from core import migrate
+    from core import activation, migrate
     from core.auth import create_user
     from core.db import db
     from core.models import User
@@ -41,6 +42,11 @@ def init(admin_name: str, password_stdin: bool, if_new: bool, demo_scale: float)
     app = get_app()
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     migrate.upgrade_all(app)
+    try:
+        if activation.apply_initial(app) is not None:
+            click.echo("Config files applied as version 1.")
+    except DovetailError as exc:
+        _config_errors(exc)
     if db.session.scalar(select(User.id).limit(1)) is not None:
         if if_new:
             click.echo("Instance already initialised (users exist): migrations applied, no admin "
@@ -72,10 +78,16 @@ def db() -> None:
 @with_app
 def db_upgrade(plugin: str | None) -> None:
     """Apply pending migrations of the core and the enabled plugins."""
-    from core import migrate
+    from core import activation, migrate
 
     for name, rev in migrate.upgrade_all(get_app(), only=plugin):
         click.echo(f"{name}: at {rev or 'base'}")
+    if plugin is None:
+        try:
+            if activation.apply_initial(get_app()) is not None:
+                click.echo("Config files applied as version 1.")
+        except DovetailError as exc:
+            _config_errors(exc)
 
 
 @db.command("downgrade")
@@ -119,7 +131,7 @@ def populate_demo(app, scale: float, seed: int) -> None:
     dependency order, so walk them in registration order instead.
     """
     args = {"scale": scale, "seed": seed}
-    for impl in app.extensions["dovetail"].pm.hook.populate_demo.get_hookimpls():
+    for impl in dovetail(app).pm.hook.populate_demo.get_hookimpls():
         impl.function(**{k: args[k] for k in impl.argnames})
 
 
@@ -327,7 +339,7 @@ def roles() -> None:
 def roles_list() -> None:
     """Roles with scope and permissions."""
     app = get_app()
-    for role in app.extensions["dovetail"].config.roles.values():
+    for role in dovetail(app).config.roles.values():
         click.echo(f"{role.name:<14} scope={role.scope:<5} {', '.join(role.permissions)}")
 
 
@@ -336,13 +348,13 @@ def roles_list() -> None:
 def roles_check(file: Path | None) -> None:
     """Check a roles file (default: config/roles.yaml) against the enabled plugins.
 
-    Prints every mistake as file:line:column and exits 1, or "ok". A running server
-    takes a good file on its next request; a bad one is refused there too.
+    Prints every mistake as file:line:column and exits 1, or "ok". Nothing changes in a
+    running server until 'dovetail config apply'.
     """
     from core.roles import load_roles, state
 
     app = get_app()  # a broken config/roles.yaml stops here, each mistake located
-    dv = app.extensions["dovetail"]
+    dv = dovetail(app)
     path = file or dv.config.roles_file
     st = state(app)
     display = str(file) if file else (st.display if st else str(path))
@@ -351,6 +363,61 @@ def roles_check(file: Path | None) -> None:
         return
     _doc, found = load_roles(path, display, dv.registry, dv.available)
     click.echo(f"{display}: ok ({len(found)} roles: {', '.join(found)})")
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Check and apply the run-time config (roles, workflows, custom fields, dovetail.yaml)."""
+
+
+def _config_errors(exc: Exception) -> None:
+    """One line per located error on stderr, exit 1."""
+    from core.errors import ConfigError
+
+    issues = exc.issues if isinstance(exc, ConfigError) else []
+    for issue in issues:
+        click.echo(str(issue), err=True)
+    if not issues:
+        click.echo(f"error: {exc}", err=True)
+    raise SystemExit(1)
+
+
+@config_group.command("check")
+@with_app
+def config_check() -> None:
+    """Check every config file as 'apply' would (file:line:column per mistake); change nothing."""
+    from core import activation
+
+    try:
+        notices = activation.check(get_app())
+    except DovetailError as exc:
+        _config_errors(exc)
+    for line in notices:
+        click.echo(line)
+    click.echo("ok: 'dovetail config apply' puts these files in force")
+
+
+@config_group.command("apply")
+@click.option("--force", is_flag=True, help="Accept a custom-field change that leaves stored values invalid.")
+@with_app
+def config_apply(force: bool) -> None:
+    """Check every config file and put them in force in every worker, as one new version.
+
+    A broken file refuses the whole apply (one line per mistake, exit 1); the version in
+    force stays.
+    """
+    from core import activation
+
+    try:
+        done = activation.apply(get_app(), actor="cli", force=force, note="dovetail config apply")
+    except DovetailError as exc:
+        _config_errors(exc)
+    for line in done.notices:
+        click.echo(line)
+    if done.unchanged:
+        click.echo(f"config version {done.version} is in force already (no file changed)")
+    else:
+        click.echo(f"config version {done.version} applied ({done.digest[:12]})")
 
 
 @cli.group()

@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import current_app
 from marshmallow import ValidationError as MarshmallowError
 
 from core.errors import ValidationError
+from core.state import dovetail
 
 
 def _hook() -> Any:
-    return current_app.extensions["dovetail"].pm.hook
+    return dovetail().pm.hook
 
 
 def validate(entity: str, values: Mapping[str, Any] | None, user: Any, *,

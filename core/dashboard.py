@@ -8,12 +8,13 @@ from flask import current_app
 from flask_babel import gettext
 
 from core.auth import has_permission
+from core.state import dovetail
 
 
 def widgets_for(user: Any) -> list[dict[str, Any]]:
     """Reports the user may run that declare ``params={"dashboard": "bar"|"line"|"table"}``."""
     out = []
-    for report, _owner in current_app.extensions["dovetail"].registry.reports.values():
+    for report, _owner in dovetail().registry.reports.values():
         kind = report.params.get("dashboard")
         if not kind or not all(has_permission(user, p) for p in report.permissions):
             continue

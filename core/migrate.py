@@ -19,6 +19,7 @@ from flask import Flask
 
 from core.db import db
 from core.errors import DovetailError
+from core.state import dovetail
 
 SCRIPT_LOCATION = Path(__file__).parent / "migrations"
 CORE_VERSIONS = SCRIPT_LOCATION / "versions"
@@ -26,7 +27,7 @@ CORE_VERSIONS = SCRIPT_LOCATION / "versions"
 
 def locations(app: Flask) -> list[tuple[str, Path]]:
     """(name, versions folder) for the core and each enabled plugin, in load order."""
-    dv = app.extensions["dovetail"]
+    dv = dovetail(app)
     out = [("core", CORE_VERSIONS)]
     for p in dv.registry.plugins:
         if p.manifest.migrations:
@@ -35,7 +36,7 @@ def locations(app: Flask) -> list[tuple[str, Path]]:
 
 
 def _tables(app: Flask, name: str) -> set[str]:
-    return {t.name for t in app.extensions["dovetail"].registry.tables_of(name)}
+    return {t.name for t in dovetail(app).registry.tables_of(name)}
 
 
 def alembic_config(app: Flask, name: str, versions: Path, connection: Any = None) -> AlembicConfig:

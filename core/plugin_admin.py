@@ -20,6 +20,7 @@ import yaml
 
 from core.errors import ConfigError, ConfigIssue, DovetailError, PluginError
 from core.plugins import Available, discover
+from core.state import dovetail
 
 
 class AdminError(DovetailError):
@@ -47,7 +48,7 @@ def _resolve_dir(config_dir: str | Path | None, obj: Any) -> str | Path | None:
     """``--config`` if given, else the running app's config folder (tests), else the default."""
     app = _app_of(obj)
     if config_dir is None and app is not None:
-        return app.extensions["dovetail"].config.config_dir
+        return dovetail(app).config.config_dir
     return config_dir
 
 
@@ -120,7 +121,7 @@ def _app_of(obj: Any) -> Any:
 def _available(obj: Any) -> Mapping[str, Available]:
     app = _app_of(obj)
     if app is not None:
-        return app.extensions["dovetail"].available
+        return dovetail(app).available
     return discover()
 
 
@@ -134,7 +135,7 @@ def rows(config_dir: str | Path | None, obj: Any = None) -> list[dict[str, Any]]
     available = _available(obj)
     config_problem = None
     if app is not None:
-        enabled = list(app.extensions["dovetail"].registry.enabled_names)
+        enabled = list(dovetail(app).registry.enabled_names)
     else:
         try:
             enabled = read_enabled(config_dir, strict=True)
@@ -202,7 +203,7 @@ def startable(names: Iterable[str], available: Mapping[str, Available]) -> list[
 
 def contributions(app: Any, name: str) -> dict[str, list[str]]:
     """Everything plugin ``name`` adds to ``app``, as printable lines per kind."""
-    dv = app.extensions["dovetail"]
+    dv = dovetail(app)
     reg = dv.registry
 
     def rules_of(blueprints: Iterable[tuple[Any, str]]) -> list[str]:
@@ -313,7 +314,7 @@ def info(config_dir: str | Path | None, name: str, obj: Any = None) -> list[str]
     m = av.manifest
     app = _app_of(obj)
     try:
-        enabled = list(app.extensions["dovetail"].registry.enabled_names) if app is not None \
+        enabled = list(dovetail(app).registry.enabled_names) if app is not None \
             else read_enabled(config_dir)
     except ConfigError:
         enabled = []
@@ -327,7 +328,7 @@ def info(config_dir: str | Path | None, name: str, obj: Any = None) -> list[str]
               f"  own hookspecs: {getattr(m.hookspecs, '__name__', m.hookspecs) if m.hookspecs else '-'}",
               f"  settings schema: {m.settings_schema.__name__ if m.settings_schema else '-'}",
               f"  migrations: {m.migrations or '-'}"]
-    if app is None or name not in app.extensions["dovetail"].registry.enabled_names:
+    if app is None or name not in dovetail(app).registry.enabled_names:
         try:
             app = _probe_app(config_dir, _closure([*startable(enabled, available), name], available))
         except DovetailError as exc:
@@ -405,7 +406,7 @@ def _impact(config_dir: str | Path | None, name: str, enabled: list[str],
             available: Mapping[str, Available], obj: Any) -> list[str]:
     app = _app_of(obj)
     counts_ok = True
-    if app is None or name not in app.extensions["dovetail"].registry.enabled_names:
+    if app is None or name not in dovetail(app).registry.enabled_names:
         from core.app import create_app
 
         try:

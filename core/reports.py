@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 from flask.views import MethodView
 from flask_babel import gettext
 from flask_login import login_required
@@ -19,12 +19,18 @@ from core.api import core_blp
 from core.auth import has_permission, require
 from core.errors import NotFound, PermissionDenied
 from core.export import csv_bytes, xlsx_bytes
+from core.state import dovetail
 
 web_bp = Blueprint("core_reports", __name__)
 
 
 def _reports() -> dict[str, Any]:
-    return {k: r for k, (r, _o) in current_app.extensions["dovetail"].registry.reports.items()}
+    return {k: r for k, (r, _o) in dovetail().registry.reports.items()}
+
+
+def query_params(report: Any) -> dict[str, str]:
+    """The query parameters ``report`` documents (``dashboard`` is a display hint, not one)."""
+    return {k: v for k, v in report.params.items() if k != "dashboard"}
 
 
 def may_run(user: Any, report: Any) -> bool:
@@ -57,11 +63,16 @@ class ReportInfo(Schema):
     key = fields.String()
     title = fields.String()
     permission = fields.String()
+    description = fields.String(metadata={"description": "What the figures mean (which records count)."})
+    parameters = fields.Function(lambda r: query_params(r), metadata={
+        "type": "object", "additionalProperties": {"type": "string"},
+        "description": "Query parameters the report takes, with what each means."})
 
 
 class ReportResult(Schema):
     key = fields.String()
     title = fields.String()
+    description = fields.String()
     columns = fields.List(fields.String())
     rows = fields.List(fields.List(fields.Raw()))
 
@@ -86,7 +97,8 @@ class ReportRun(MethodView):
         fmt = request.args.get("format", "json")
         if fmt in ("csv", "xlsx"):
             return download(report, columns, rows, fmt)
-        return {"key": report.key, "title": report.title, "columns": columns,
+        return {"key": report.key, "title": report.title, "description": report.description,
+                "columns": columns,
                 "rows": [[str(v) if v is not None and not isinstance(v, int | str) else v
                           for v in r] for r in rows]}
 
@@ -115,5 +127,6 @@ def show(key: str):
     headers = [gettext(c) if c else c for c in columns]
     widget = {"title": gettext(report.title), "kind": report.params.get("dashboard", "bar"),
               "columns": headers, "rows": rows}
+    inputs = {k: request.args.get(k, "") for k in query_params(report)}
     return render_template("core/report.html", report=report, columns=headers, rows=rows,
-                           widget=widget)
+                           widget=widget, inputs=inputs, groupings=("day", "week", "month"))

@@ -1,25 +1,19 @@
-"""The roles in force: ``config/roles.yaml``, checked and activated while the app runs.
+"""The roles in force: ``config/roles.yaml``, checked, and activated by ``dovetail config apply``.
 
-Like workflow and custom-field files, the file is looked at on every request (one
-``os.stat``); a changed file is read and checked (shape, keys, scopes, permissions no
-plugin declares, each located to file:line:column). A good file swaps in a new frozen
-roles mapping (``app.extensions["dovetail"].config`` is replaced by a copy holding it,
-never mutated); a bad one is refused and logged, its errors are shown to admins (users
-page, ``dovetail roles check``) and the last good roles stay in force.
-
-:func:`load_roles` is the one step that reads and checks a roles file; :func:`refresh`
-is the per-request trigger, kept separate so an explicit "apply the config" step can
-replace the polling without touching the checks.
+:func:`load_roles` is the one step that reads and checks a roles file (shape, keys, scopes,
+permissions no plugin declares, each located to file:line:column). The file is one part of
+the run-time config (:mod:`core.activation`): editing it changes nothing until the config is
+applied; a good file then swaps in a new frozen roles mapping in every worker, a bad one
+refuses the apply, its errors are shown to admins (users page, ``dovetail config check``,
+``dovetail roles check``) and the last good roles stay in force.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,24 +21,22 @@ from flask import Flask, current_app
 
 from core.config import Role, YamlDoc, read_roles
 from core.errors import ConfigError, ConfigIssue
+from core.state import dovetail
 
 log = logging.getLogger("dovetail.roles")
-EXT_KEY = "dovetail_roles"
-
-Stamp = tuple[int, int, int] | None
 
 
-def load_roles(path: Path | str, display: str, registry: Any,
-               available: Mapping[str, Any]) -> tuple[YamlDoc, Mapping[str, Role]]:
+def load_roles(path: Path | str, display: str, registry: Any, available: Mapping[str, Any], *,
+               text: str | None = None) -> tuple[YamlDoc, Mapping[str, Role]]:
     """Read ``path`` and check it against the plugins: ``(doc, frozen roles)`` or a located
     :class:`ConfigError` listing every mistake (shape, keys and scopes, and the permissions
     of every role that can be read, in one go)."""
     from core.plugins import check_role_permissions
 
     try:
-        doc, roles = read_roles(path, display)
+        doc, roles = read_roles(path, display, text=text)
     except ConfigError as exc:
-        doc = _readable(exc, path, display)
+        doc = _readable(exc, path, display, text)
         if doc is None:
             raise
         issues = list(exc.issues)
@@ -57,12 +49,12 @@ def load_roles(path: Path | str, display: str, registry: Any,
     return doc, roles
 
 
-def _readable(exc: ConfigError, path: Path | str, display: str) -> YamlDoc | None:
+def _readable(exc: ConfigError, path: Path | str, display: str, text: str | None = None) -> YamlDoc | None:
     """The parsed file when ``exc`` is about its content (not its syntax), else None."""
-    from core.config import load_yaml_file
+    from core.config import load_yaml_file, parse_yaml
 
     try:
-        return load_yaml_file(path, display)
+        return load_yaml_file(path, display) if text is None else parse_yaml(text, display)
     except ConfigError:
         return None
 
@@ -81,100 +73,86 @@ def _permissions_only(doc: YamlDoc) -> Mapping[str, Role]:
     return roles_from(out)
 
 
+def _part_class() -> type:
+    """``roles.yaml`` as a run-time config part (see :mod:`core.activation`): checked on
+    apply, installed as a new frozen roles mapping (``dovetail(app).config`` is
+    replaced by a copy holding it, never mutated). Roles given in code (tests) stay as given."""
+    from core.activation import ConfigPart
+
+    class _RolesPart(ConfigPart):
+        name = "roles"
+        KEY = "roles.yaml"
+
+        def __init__(self, app: Flask) -> None:
+            self.overridden = dovetail(app).config.roles_overridden
+
+        def files(self, app: Flask) -> list[str]:
+            from core.activation import config_path
+
+            return [self.KEY] if not self.overridden and config_path(app, self.KEY).is_file() else []
+
+        def prepare(self, app: Flask, docs: Any, *, applying: bool, force: bool) -> Any:
+            from core.activation import config_path, display
+            from core.config import DEFAULT_ROLES, roles_from
+
+            if self.overridden:
+                return None
+            text = docs.get(self.KEY)
+            if text is None:
+                return None, roles_from(DEFAULT_ROLES)
+            dv = dovetail(app)
+            return load_roles(config_path(app, self.KEY), display(app, self.KEY), dv.registry, dv.available,
+                              text=text)
+
+        def install(self, app: Flask, prepared: Any) -> None:
+            if prepared is None:
+                return
+            doc, roles = prepared
+            dv = dovetail(app)
+            if dict(roles) != dict(dv.config.roles) or doc is not dv.config.roles_doc:
+                dv.config = dataclasses.replace(dv.config, roles=roles, roles_doc=doc)
+                log.info("roles in force: %s", ", ".join(roles))
+
+    return _RolesPart
+
+
+def part(app: Flask) -> Any:
+    """The roles part of ``app`` (registered by the core's ``register_config_parts``)."""
+    return _part_class()(app)
+
+
 @dataclass
 class RolesState:
-    """What the app knows of its roles file (``app.extensions["dovetail_roles"]``)."""
+    """Why the roles file is not in force: the roles errors of the last refused apply."""
 
     path: Path
     display: str
-    stamp: Stamp = None
-    issues: list[ConfigIssue] = field(default_factory=list)   # why the file on disk is not in force
-    checked_at: datetime | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    issues: list[ConfigIssue] = field(default_factory=list)
 
     @property
     def problems(self) -> list[str]:
         return [str(i) for i in self.issues]
 
 
-def _stamp(path: Path) -> Stamp:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
 def state(app: Flask | None = None) -> RolesState | None:
     """The roles state of ``app``; None when its roles were given in code (tests)."""
-    return (app or current_app).extensions.get(EXT_KEY)
+    from core import activation
 
-
-def refresh(app: Flask | None = None) -> RolesState | None:
-    """Activate ``roles.yaml`` if it changed since it was last looked at (cheap otherwise)."""
     app = app or current_app
-    st = state(app)
-    if st is None:
+    cfg = dovetail(app).config
+    if cfg.roles_overridden:
         return None
-    now = _stamp(st.path)
-    if now == st.stamp:
-        return st
-    # Never wait for another thread's reload: this request keeps the roles in force and
-    # the next one sees the new ones.
-    if not st.lock.acquire(blocking=False):
-        return st
-    try:
-        if now != st.stamp:
-            _activate(app, st, now)
-    finally:
-        st.lock.release()
-    return st
-
-
-def _activate(app: Flask, st: RolesState, now: Stamp) -> None:
-    dv = app.extensions["dovetail"]
-    st.stamp, st.checked_at = now, datetime.now(UTC)
-    if now is None:
-        st.issues = [ConfigIssue(st.display, 1, 1, "file not found; the roles in force stay (hint: "
-                                                   "restore the file)")]
-        log.error("%s", st.issues[0])
-        return
-    try:
-        doc, roles = load_roles(st.path, st.display, dv.registry, dv.available)
-    except ConfigError as exc:
-        st.issues = list(exc.issues)
-        log.error("roles file refused; the roles in force stay:\n%s", exc)
-        return
-    st.issues = []
-    dv.config = dataclasses.replace(dv.config, roles=roles, roles_doc=doc)
-    log.info("roles from %s in force: %s", st.display, ", ".join(roles))
+    st = activation.state(app)
+    shown = activation.display(app, "roles.yaml")
+    issues = [i for i in (st.problems if st else ()) if i.file == shown]
+    return RolesState(Path(cfg.config_dir) / "roles.yaml", shown, issues)
 
 
 def install(app: Flask) -> None:
-    """Watch the roles file of ``app`` (unless its roles were given in code)."""
-    cfg = app.extensions["dovetail"].config
-    if cfg.roles_overridden:
-        return
-    path = Path(cfg.config_dir) / "roles.yaml"
-    app.extensions[EXT_KEY] = RolesState(path, _display(path), _stamp(path))
-
-    @app.before_request
-    def _roles_file_changed() -> None:
-        from flask import request
-
-        if request.endpoint != "static":
-            refresh()
+    """Show admins why an edited roles file was refused (the users page shows it)."""
 
     @app.context_processor
     def _roles_problems() -> dict[str, Any]:
-        """Admins see why an edited roles file is not in force (the users page shows it)."""
         from core.auth import current_user, has_permission
 
         st = state()
@@ -183,4 +161,4 @@ def install(app: Flask) -> None:
         return {"roles_problems": st.problems}
 
 
-__all__ = ["load_roles", "refresh", "install", "state", "RolesState"]
+__all__ = ["load_roles", "part", "install", "state", "RolesState"]

@@ -30,6 +30,7 @@ from core.db import db
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.expressions import GuardError, GuardUser, ReadOnly, evaluate
 from core.models import TransitionApproval, TransitionLog
+from core.state import dovetail
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ class Transition:
     inputs: tuple[Input, ...] = ()
     approvals_role: str | None = None
     approvals_count: int = 0
+    #: what the transition means to other plugins (``cancelled``, ``paid`` …), declared in
+    #: the workflow file as ``marks: [cancelled]``; behaviour keys on these, never on names.
+    marks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,11 +87,21 @@ class Machine:
     def initial(self) -> str:
         return next(s.key for s in self.states.values() if s.initial)
 
+    def states_marked(self, *marks: str) -> frozenset[str]:
+        """The target states of the transitions carrying any of ``marks``."""
+        return frozenset(t.target for t in self.transitions.values() if set(t.marks) & set(marks))
+
 
 def _label(raw: Any, default: str) -> dict[str, str]:
     if isinstance(raw, Mapping):
         return {str(k): str(v) for k, v in raw.items()}
     return {"en": str(raw) if raw else default}
+
+
+def _marks(raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    return (str(raw),) if isinstance(raw, str) else tuple(str(m) for m in raw)
 
 
 def machine_from_dict(data: Mapping[str, Any], *, name: str, source: str = "built-in") -> Machine:
@@ -110,7 +124,8 @@ def machine_from_dict(data: Mapping[str, Any], *, name: str, source: str = "buil
             roles=tuple(t.get("roles") or ()), guard=t.get("guard"),
             guard_message=t.get("guard_message"), actions=tuple(t.get("actions") or ()),
             comment_required=bool(t.get("comment_required")), inputs=inputs,
-            approvals_role=appr.get("role"), approvals_count=int(appr.get("count") or 0))
+            approvals_role=appr.get("role"), approvals_count=int(appr.get("count") or 0),
+            marks=_marks(t.get("marks")))
     version = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
     return Machine(name=name, entity=data["entity"], field=data.get("field", "status"),
                    states=states, transitions=transitions, source=source, version=version[:12],
@@ -122,12 +137,8 @@ def machine_from_dict(data: Mapping[str, Any], *, name: str, source: str = "buil
 # ---------------------------------------------------------------------------
 
 
-def _dv() -> Any:
-    return current_app.extensions["dovetail"]
-
-
 def entity(name: str) -> Any:
-    pair = _dv().registry.workflow_entities.get(name)
+    pair = dovetail().registry.workflow_entities.get(name)
     if pair is None:
         raise NotFound(f"No workflow entity '{name}'.")
     return pair[0]
@@ -135,7 +146,7 @@ def entity(name: str) -> Any:
 
 def machine_for(name: str) -> Machine:
     """The workflow in force for entity ``name`` (workflows plugin first, then built-in)."""
-    found = _dv().pm.hook.workflow_definition(entity=name)
+    found = dovetail().pm.hook.workflow_definition(entity=name)
     if found is not None:
         return found
     ent = entity(name)
@@ -151,7 +162,9 @@ def label_of(lab: Mapping[str, str]) -> str:
     try:
         from flask_babel import get_locale
 
-        loc = str(get_locale() or "en")
+        from core.web import locale_code
+
+        loc = locale_code(get_locale()) or "en"
     except Exception:  # noqa: BLE001 - outside a request: English
         loc = "en"
     return lab.get(loc) or lab.get("en") or next(iter(lab.values()), "")
@@ -233,6 +246,7 @@ class ActionContext:
     user: Any
     comment: str | None
     inputs: Mapping[str, Any]
+    marks: tuple[str, ...] = ()
 
 
 def _coerce_inputs(t: Transition, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -327,8 +341,8 @@ def perform(name: str, record: Any, key: str, user: Any, *, comment: str | None 
                          f"{t.approvals_count}" + (f": {comment}" if comment else ""))
             return {"status": "pending_approval", "from": from_state, "to": from_state,
                     "approvals": {"given": given, "required": t.approvals_count}}
-    ctx = ActionContext(name, key, from_state, t.target, user, comment, values)
-    actions = _dv().registry.actions
+    ctx = ActionContext(name, key, from_state, t.target, user, comment, values, t.marks)
+    actions = dovetail().registry.actions
     try:
         with db.session.begin_nested():
             setattr(record, machine.field, t.target)
@@ -346,10 +360,13 @@ def perform(name: str, record: Any, key: str, user: Any, *, comment: str | None 
             audit.record(db.session, "transition", name, record.id,
                          before={machine.field: from_state}, after={machine.field: t.target},
                          note=f"{key}" + (f": {comment}" if comment else ""))
-            from core.events import emit
+            _dv().pm.hook.workflow_transitioned(entity=name, record=record, transition=key,
+                                                from_state=from_state, to_state=t.target,
+                                                marks=t.marks, user=user)
+            from core.events import TRANSITION_EVENT, emit
 
-            emit(f"{name}.{key}", entity=name, id=record.id, transition=key,
-                 from_state=from_state, to_state=t.target)
+            emit(TRANSITION_EVENT, entity=name, id=record.id, transition=key,
+                 from_state=from_state, to_state=t.target, marks=list(t.marks))
     except Exception:
         db.session.expire(record)
         raise

@@ -10,6 +10,8 @@ import pytest
 import yaml
 from sqlalchemy import exc as sa_exc
 
+from core.state import dovetail
+
 MAX_INT = 2**31 - 1  # PostgreSQL integer
 
 
@@ -336,7 +338,7 @@ def test_a_report_outside_ones_permissions_is_403_not_404(app, client, api_clien
     import core.reports as reports
     from core.registry import Report
 
-    reg = app.extensions["dovetail"].registry
+    reg = dovetail(app).registry
     reg.reports["probe.secret"] = (Report("probe.secret", "Secret", "probe.secret.read",
                                           lambda params, user: (["a"], [[1]])), "probe")
     manager = make_user("mgr_r", "manager", password="a-long-password")

@@ -11,6 +11,7 @@ from sqlalchemy import inspect
 from core import hookimpl, hookspecs, migrate
 from core.db import db
 from core.registry import MenuItem, Permission, PluginManifest
+from core.state import dovetail
 from core.testing import conformance
 from core.testing.conformance import PluginConformance
 
@@ -28,7 +29,7 @@ def test_core_permissions_used_are_declared(app):
     import core
 
     used = conformance.used_permissions(Path(core.__file__).parent, True, {"core"})
-    declared = app.extensions["dovetail"].registry.permissions
+    declared = dovetail(app).registry.permissions
     undeclared = {p: where for p, where in used.items() if p not in declared}
     assert not undeclared
     assert {"core.user.manage", "core.audit.read", "core.plugin.read"} <= set(used)
@@ -39,7 +40,7 @@ def test_core_migrations_match_the_models_and_downgrade(dovetail_config_dir, dov
                                tables=False) as app:
         migrate.upgrade_all(app)
         assert migrate.pending_diff(app, "core") == []
-        core_tables = {t.name for t in app.extensions["dovetail"].registry.tables_of("core")}
+        core_tables = {t.name for t in dovetail(app).registry.tables_of("core")}
         with db.engine.connect() as conn:
             assert core_tables <= set(inspect(conn).get_table_names())
         migrate.downgrade(app, "core", "base")

@@ -9,6 +9,8 @@ from importlib.metadata import entry_points
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
+from core.state import dovetail
+
 LOYALTY_ROLES = """
 roles:
   admin: {permissions: ["*"], scope: all}
@@ -44,7 +46,7 @@ def test_table_route_permission_command_and_menu(loyalty_config, cli, dovetail_d
     from core.app import create_app
 
     app = create_app(cfg, config={"database_url": dovetail_database_url, "secret_key": "x"}, testing=True)
-    reg = app.extensions["dovetail"].registry
+    reg = dovetail(app).registry
     assert reg.permissions["loyalty.member.write"][1] == "loyalty"          # permission
     assert cli(cfg, "users", "create", "ann", "--role", "clerk", "--password-stdin",
                input="a-long-password\n").exit_code == 0
@@ -108,7 +110,7 @@ def test_disable_keeps_rows_routes_404_and_reenable_restores(loyalty_config, cli
     def while_disabled(client, headers, app):
         r = client.get("/api/v1/loyalty/members", headers=headers)
         assert r.status_code == 404 and r.json["error"]["code"] == "not_found"
-        assert "loyalty.member.read" not in app.extensions["dovetail"].registry.permissions
+        assert "loyalty.member.read" not in dovetail(app).registry.permissions
         assert cli(cfg, "loyalty", "award", "M1", "5").exit_code != 0      # command gone
         with db.engine.connect() as conn:
             assert conn.execute(text("SELECT COUNT(*) FROM loyalty_member")).scalar() == 3

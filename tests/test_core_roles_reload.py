@@ -13,6 +13,7 @@ import pytest
 from core.auth import hash_password, issue_token
 from core.db import db
 from core.models import User, UserRole
+from core.state import dovetail
 
 ROLES = """\
 roles:
@@ -44,7 +45,7 @@ def dovetail_config_dir(tmp_path) -> Path:
 
 def write_roles(app, text: str) -> Path:
     """Write roles.yaml so the change is seen even within one clock tick."""
-    path = app.extensions["dovetail"].config.roles_file
+    path = dovetail(app).config.roles_file
     old = path.stat().st_mtime_ns if path.exists() else 0
     path.write_text(text, encoding="utf-8")
     st = path.stat()
@@ -91,7 +92,7 @@ def test_a_broken_edit_keeps_the_last_good_roles_and_says_where(app, client, mak
         "scope: own", "scope: mine") + AUDITOR)
     me = client.get("/api/v1/auth/me", headers=headers)
     assert me.json["permissions"] == ["crm.customer.read"]  # the roles in force stay
-    assert "auditor" not in app.extensions["dovetail"].config.roles
+    assert "auditor" not in dovetail(app).config.roles
     found = roles.state(app).problems
     assert [p.split(": error: ")[0] for p in found] == [f"{path}:7:9", f"{path}:8:12"]
     assert found[0].endswith("error: unknown permission 'crm.custmer.read' in role 'rep'; declared by "
@@ -107,7 +108,7 @@ def test_a_broken_edit_keeps_the_last_good_roles_and_says_where(app, client, mak
     # fixed: in force on the next request, the problem gone
     write_roles(app, ROLES + AUDITOR)
     assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
-    assert "auditor" in app.extensions["dovetail"].config.roles and roles.state(app).problems == []
+    assert "auditor" in dovetail(app).config.roles and roles.state(app).problems == []
     assert "Not in force:" not in client.get("/admin/users").get_data(as_text=True)
 
 
@@ -129,7 +130,7 @@ def test_a_deleted_file_keeps_the_roles_in_force(app, client, make_user):
     from core import roles
 
     rep = make_user("r3", role="rep")
-    app.extensions["dovetail"].config.roles_file.unlink()
+    dovetail(app).config.roles_file.unlink()
     assert client.get("/api/v1/auth/me", headers=bearer(rep)).json["permissions"] == ["crm.customer.read"]
     assert roles.state(app).problems[0].endswith("error: file not found; the roles in force stay (hint: "
                                                  "restore the file)")

@@ -39,6 +39,8 @@ from typing import Any
 
 import pytest
 
+from core.state import dovetail
+
 PERMISSION_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 PERMISSION_IN_TEXT = re.compile(
     r"(?<![\w.])([a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*)(?![\w.(])")
@@ -353,7 +355,7 @@ def admin_token(app: Any, username: str = "conformance_admin") -> tuple[Any, str
 
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None:
-        role = "admin" if "admin" in app.extensions["dovetail"].config.roles else None
+        role = "admin" if "admin" in dovetail(app).config.roles else None
         if role is None:
             raise AssertionError("roles.yaml has no 'admin' role for the smoke checks")
         user = create_user(username, "conformance-password", [role])
@@ -379,7 +381,7 @@ def openapi_problems(doc: Any) -> list[str]:
 
 
 def plugin_rules(app: Any, name: str, *, web: bool = False) -> list[Any]:
-    reg = app.extensions["dovetail"].registry
+    reg = dovetail(app).registry
     bps = {bp.name for bp, owner in (reg.web_blueprints if web else reg.api_blueprints) if owner == name}
     return [r for r in app.url_map.iter_rules() if r.endpoint.split(".", 1)[0] in bps]
 
@@ -417,7 +419,7 @@ def smoke_problems(app: Any, names: Iterable[str]) -> list[str]:
     if login.status_code not in (302, 303):
         problems.append(f"web login answered {login.status_code}")
         return problems
-    reg = app.extensions["dovetail"].registry
+    reg = dovetail(app).registry
     for item, owner in reg.menu:
         if owner not in names or item.endpoint not in app.view_functions:
             continue
@@ -442,7 +444,7 @@ def migration_problems(app: Any, name: str) -> list[str]:
     from core import migrate
     from core.db import db
 
-    reg = app.extensions["dovetail"].registry
+    reg = dovetail(app).registry
     av = next(p for p in reg.plugins if p.name == name)
     tables = {t.name for t in reg.tables_of(name)}
     if av.manifest.migrations is None:
@@ -543,7 +545,7 @@ class PluginConformance:
         names = startable(conformance.available, names)
         with conformance.build(names, tables=False) as app:
             problems = permission_problems(self.plugin, conformance.available,
-                                           app.extensions["dovetail"].registry, self.not_permissions)
+                                           dovetail(app).registry, self.not_permissions)
         assert not problems, "\n".join(problems)
 
     def test_starts_and_passes_smoke_checks(self, conformance):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import Babel, gettext
+from flask_babel import Babel, Domain, gettext
 from flask_login import LoginManager, login_required, login_user, logout_user
 from flask_wtf import CSRFProtect, FlaskForm
 from markupsafe import Markup, escape
@@ -41,13 +42,31 @@ from core.auth import current_user, has_permission
 from core.db import database_unreachable, db, utcnow
 from core.errors import DovetailError
 from core.models import AuditEntry, User, WebSession
+from core.state import dovetail
 from core.web.security import safe_next_url
 
 bp = Blueprint("core_web", __name__)
 LOCALES = ("zh_CN", "en")
 login_manager = LoginManager()
 csrf = CSRFProtect()
-babel = Babel()
+
+
+class _AppDomain(Domain):
+    """Flask-Babel's default domain caches loaded catalogues on the one ``Babel`` object,
+    shared by every app in the process; each app has its own plugins and so its own
+    translation directories, so the cache is kept on the app instead."""
+
+    def get_translations_cache(self, ctx: Any) -> dict:
+        return current_app.extensions.setdefault("dovetail_translations", {})
+
+
+class _Babel(Babel):
+    @cached_property
+    def domain_instance(self) -> Domain:
+        return _AppDomain(domain=self.domain)
+
+
+babel = _Babel()
 
 
 def _select_locale() -> str:
@@ -59,7 +78,19 @@ def _select_locale() -> str:
     if user is not None and user.locale in LOCALES:
         return user.locale
     return request.accept_languages.best_match(LOCALES) or \
-        current_app.extensions["dovetail"].config.locale
+        dovetail().config.locale
+
+
+def locale_code(loc: Any) -> str:
+    """The configuration's name of a Babel locale: ``zh_CN`` for Babel's ``zh_Hans_CN``, as
+    used by label mappings in workflow and custom-field files (``{en: ..., zh_CN: ...}``)."""
+    if loc is None:
+        return ""
+    language = getattr(loc, "language", None)
+    if language is None:
+        return str(loc)
+    territory = getattr(loc, "territory", None)
+    return f"{language}_{territory}" if territory else language
 
 
 #: Session key holding the token of this browser's ``core_web_session`` row.
@@ -132,7 +163,7 @@ def install_session_guard() -> None:
 
 
 def menu_for(user: User | None) -> list[Any]:
-    items = current_app.extensions["dovetail"].registry.menu
+    items = dovetail().registry.menu
     out = []
     for item, _owner in items:
         if item.permission and not has_permission(user, item.permission):
@@ -159,9 +190,21 @@ def gettext_escaped(message_id: Any) -> Markup:
     return escape(gettext(text) if text else text)
 
 
+def translation_directories(app: Flask) -> list[str]:
+    """The ``translations/`` folders of the enabled plugins (next to their plugin module, in
+    load order) that exist, then the core's. A message id found in several catalogues takes
+    the last one's text, so the core's own texts cannot be changed by a plugin."""
+    dirs = []
+    for plugin in app.extensions["dovetail"].registry.plugins:
+        module_file = getattr(plugin.module, "__file__", None)
+        folder = Path(module_file).parent / "translations" if module_file else None
+        if folder is not None and folder.is_dir():
+            dirs.append(str(folder))
+    return [*dict.fromkeys(dirs), str(Path(__file__).parent.parent / "translations")]
+
+
 def init_web(app: Flask) -> None:
-    translations = str(Path(__file__).parent.parent / "translations")
-    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", translations)
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", ";".join(translation_directories(app)))
     babel.init_app(app, locale_selector=_select_locale)
     login_manager.init_app(app)
     login_manager.login_view = "core_web.login"

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -15,6 +14,7 @@ from core.db import db
 from core.errors import Conflict, ValidationError
 from core.models import User
 from core.scope import can_read_personal, mask_value, select_for
+from core.state import dovetail
 from plugins.crm import history
 from plugins.crm.models import Activity, Contact, Customer, Lead, PoolLog
 from plugins.crm.services import READ
@@ -76,7 +76,7 @@ def merge(survivor: Customer, merged: list[Customer], user: User | None) -> Cust
     ``customer_merged`` hook lets other plugins (orders) move their rows; an audit
     entry per merged customer; then the merged customers are deleted.
     """
-    hook = current_app.extensions["dovetail"].pm.hook
+    hook = dovetail().pm.hook
     for m in merged:
         if m.id == survivor.id:
             raise ValidationError("A customer cannot be merged into itself.",

@@ -8,12 +8,12 @@ import secrets
 from datetime import timedelta
 from decimal import Decimal
 
-from flask import current_app
 from sqlalchemy import select
 
 from core.audit import acting_as
 from core.db import db, utcnow
 from core.models import Team, User
+from core.state import dovetail
 from plugins.crm.models import Activity, Contact, Customer, Lead, Segment
 from plugins.crm.services import tiers, today_local
 
@@ -29,7 +29,7 @@ def _ensure_users() -> list[User]:
     """rep1..rep6 in two teams with manager1/manager2; created only when missing."""
     from core.auth import create_user
 
-    roles = current_app.extensions["dovetail"].config.roles
+    roles = dovetail().config.roles
     if "rep" not in roles or "manager" not in roles:
         return []
     reps: list[User] = []

@@ -16,7 +16,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from marshmallow import ValidationError as MarshmallowError
 from sqlalchemy import Select, column, exists, func, literal, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +26,7 @@ from core.db import db, is_postgres, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.models import User
 from core.scope import dump, get_for
+from core.state import dovetail
 from plugins.crm.models import Activity, Contact, Customer, Segment
 from plugins.crm.phone import PhoneError, normalise_phone
 from plugins.crm.schemas import (
@@ -79,12 +79,12 @@ def check_purchase_sort(sort: str | None, user: User | None) -> None:
 
 
 def settings() -> Mapping[str, Any]:
-    return current_app.extensions["dovetail"].settings("crm")
+    return dovetail().settings("crm")
 
 
 def company_tz() -> ZoneInfo:
     try:
-        return ZoneInfo(current_app.extensions["dovetail"].config.timezone)
+        return ZoneInfo(dovetail().config.timezone)
     except Exception:  # noqa: BLE001 - an unknown zone name falls back to UTC
         return ZoneInfo("UTC")
 

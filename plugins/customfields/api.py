@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -18,6 +18,7 @@ from core.api import ListArgs, page_body, page_schema
 from core.auth import permission_required, require
 from core.db import db
 from core.errors import ConfigError, Conflict, NotFound, ValidationError
+from core.state import dovetail
 from plugins.customfields import services, store
 from plugins.customfields.definitions import KEY_RE, TYPES, FieldSchema
 
@@ -90,7 +91,7 @@ def _get_json() -> dict[str, Any]:
 
 def _check_body(body: dict[str, Any]) -> dict[str, Any]:
     """Validate an API body with the same schema as the file (field-level messages)."""
-    roles = list(current_app.extensions["dovetail"].config.roles)
+    roles = list(dovetail().config.roles)
     try:
         return FieldSchema(roles=roles).load(body)
     except MarshmallowError as err:
@@ -147,7 +148,7 @@ class CustomFieldsView(MethodView):
         entity, key = body.pop("entity", None), body.pop("key", None)
         errors: dict[str, list[str]] = {}
         if not isinstance(entity, str) or not services.has_entity(entity):
-            known = ", ".join(sorted(current_app.extensions["dovetail"].registry.custom_field_entities))
+            known = ", ".join(sorted(dovetail().registry.custom_field_entities))
             errors["entity"] = [f"Unknown entity; use one of: {known}."]
         if not isinstance(key, str) or not KEY_RE.match(key):
             errors["key"] = ["Use lowercase letters, digits and _, starting with a letter."]

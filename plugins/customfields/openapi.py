@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
-
+from core.state import dovetail
 from plugins.customfields import store
 from plugins.customfields.definitions import FieldDef
 
@@ -70,7 +69,7 @@ def field_schema(fd: FieldDef) -> dict[str, Any]:
 def amend(spec: dict[str, Any]) -> None:
     """Add ``Custom<Model>`` schemas and point matching ``custom`` properties at them."""
     st = store.refresh()
-    reg = current_app.extensions["dovetail"].registry
+    reg = dovetail().registry
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     for name, (ent, _owner) in sorted(reg.custom_field_entities.items()):
         model_name = getattr(ent.model, "__name__", name.title())

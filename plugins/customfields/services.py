@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import current_app
 from marshmallow import RAISE, Schema, post_load
 from marshmallow import ValidationError as MarshmallowError
 
 from core.auth import current_user, has_permission, has_role
+from core.state import dovetail
 from plugins.customfields import store
 from plugins.customfields.definitions import MSG_READ_ONLY, FieldDef, build_field, to_storage
 
@@ -31,10 +31,12 @@ def _locale() -> str:
 
         loc = get_locale()
         if loc is not None:
-            return str(loc)
+            from core.web import locale_code
+
+            return locale_code(loc)
     except Exception:  # noqa: BLE001 - outside a request Babel has no locale; use the configured one
         pass
-    return current_app.extensions["dovetail"].config.locale
+    return dovetail().config.locale
 
 
 def _system(user: Any) -> bool:
@@ -62,7 +64,7 @@ def fields_for(entity: str, user: Any = None, *, include_hidden: bool = False) -
 
 
 def has_entity(entity: str) -> bool:
-    return entity in current_app.extensions["dovetail"].registry.custom_field_entities
+    return entity in dovetail().registry.custom_field_entities
 
 
 # ---------------------------------------------------------------------------
@@ -127,6 +129,6 @@ def filter_query(entity: str, model: Any, query: Any, params: Mapping[str, str])
 
     if not has_entity(entity):
         return None
-    ent = current_app.extensions["dovetail"].registry.custom_field_entities[entity][0]
+    ent = dovetail().registry.custom_field_entities[entity][0]
     readable = {fd.key: fd for fd in fields_for(entity, current_user())}
     return apply_filters(model, getattr(model, ent.column), query, params, readable)

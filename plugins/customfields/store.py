@@ -1,20 +1,18 @@
-"""The definitions in force: loaded from ``config/custom_fields.yaml``, reloaded when the
-file changes, compared with the last accepted version, and written back atomically.
+"""The definitions in force: ``config/custom_fields.yaml`` as applied, compared with the
+last accepted version, and edited in place by the API and the admin page.
 
-One source of truth: the YAML file. The API edits the file (temp file + rename, the
-file's leading comment block kept) and the running app reloads it; hand edits are picked
-up on the next request (an ``os.stat`` per request). A change that makes stored values
-invalid (type change, narrower choices …) is refused unless forced; the version in force
-then stays and the refusal is reported (``dovetail fields check``, the admin page, the
-``/api/v1/custom-fields/check`` endpoint).
+The file is one part of the run-time config (:mod:`core.activation`): a hand edit takes
+effect through ``dovetail config apply``; an API or page edit changes the file (comments
+kept, one atomic write: :mod:`core.yamlwrite`) and applies the version in force with the
+new file in the same step. A change that makes stored values invalid (type change,
+narrower choices …) is refused, located at the field, unless forced; the version in
+force then stays.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -22,13 +20,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 from flask import Flask, current_app, has_app_context
+from ruamel.yaml.comments import CommentedMap
 from sqlalchemy import inspect, select
 
 from core.config import parse_yaml
 from core.db import db
 from core.errors import ConfigError, ConfigIssue, Conflict
+from core.state import dovetail
+from core.yamlwrite import edit_text, write_atomic
 from plugins.customfields.definitions import Defs, FieldDef, definitions_from_doc, fits
 from plugins.customfields.models import AcceptedVersion
 
@@ -97,7 +97,7 @@ def state(app: Flask | None = None) -> State:
 
 
 def install(app: Flask) -> State:
-    st = State(Path(app.extensions["dovetail"].config.config_dir) / FILE_NAME)
+    st = State(Path(dovetail(app).config.config_dir) / FILE_NAME)
     app.extensions[EXT_KEY] = st
     return st
 
@@ -108,13 +108,13 @@ def install(app: Flask) -> State:
 
 
 def _entities() -> dict[str, Any]:
-    reg = current_app.extensions["dovetail"].registry
+    reg = dovetail().registry
     return {name: ent for name, (ent, _owner) in reg.custom_field_entities.items()}
 
 
 def _inert_entities() -> dict[str, str]:
     """Entities of installed but disabled plugins (their fields stay in the file, inactive)."""
-    dv = current_app.extensions["dovetail"]
+    dv = dovetail()
     out: dict[str, str] = {}
     for name, av in dv.available.items():
         if name in dv.registry.enabled_names or av.module is None:
@@ -131,7 +131,9 @@ def _inert_entities() -> dict[str, str]:
 
 
 def _roles() -> list[str]:
-    return list(current_app.extensions["dovetail"].config.roles)
+    from core.activation import roles_for_check
+
+    return sorted(roles_for_check())
 
 
 def _display(path: Path) -> str:
@@ -264,122 +266,100 @@ def blocking(found: Iterable[Change]) -> list[Change]:
 
 
 # ---------------------------------------------------------------------------
-# Reload
+# The config part (core.activation)
 # ---------------------------------------------------------------------------
 
 
+@dataclass
+class Prepared:
+    loaded: Loaded
+    defs: Defs
+    forced: bool
+    found: list[Change]
+
+
 def refresh(*, write: bool = False, app: Flask | None = None) -> State:
-    """Reload the file if it changed since last seen (cheap when it did not).
+    """The state in force (the applied config version is compared first; files are not read).
 
-    ``write``: record a newly accepted version in the database and commit (request
-    start, CLI); elsewhere the change is taken in memory and recorded on the next request.
+    ``write`` is accepted for old callers and means nothing: a changed file takes effect
+    through ``dovetail config apply`` (or an edit through the API or the admin page).
     """
-    st = state(app)
-    now = _stat(st.path)
-    if now == st.seen:
-        return st
-    # Never wait for another thread's reload or edit: this caller may hold a database
-    # transaction (on SQLite even a read holds the write lock) that the other thread needs.
-    # It keeps the version in force for this call; the next call sees the new one.
-    if not st.lock.acquire(blocking=False):
-        return st
-    try:
-        if now == st.seen:
-            return st
-        idle = not db.session().in_transaction()
-        _reload(st, now, write=write)
-        if write and idle and db.session().in_transaction():
-            db.session.commit()  # end the read transaction this reload began (request start)
-    finally:
-        st.lock.release()
-    return st
+    from core import activation
+
+    activation.sync(app)
+    return state(app)
 
 
-def _reload(st: State, now: tuple[int, int], *, write: bool) -> None:
+def _refusal(text: str, display: str, bad: list[Change]) -> ConfigError:
+    """Each field whose stored values no longer fit, located at its key."""
+    doc = parse_yaml(text, display)
+    return ConfigError([doc.issue(("fields", c.entity, c.key), c.describe() + "; refused (fix the values, "
+                                  "or apply with --force)", key=True) for c in bad])
+
+
+def prepare(docs: Mapping[str, str], *, applying: bool, force: bool) -> Prepared:
+    """Check the file's text; when ``applying``, compare with the stored values too."""
+    from core import activation
+
+    st = state()
+    app = current_app._get_current_object()
+    display = activation.display(app, FILE_NAME)
+    text = docs.get(FILE_NAME, "fields: {}\n")
+    loaded = parse_text(text, display)
+    if not applying:  # an applied version: its accepted definitions include the removed ones
+        base = _defs_of(accepted(st))
+        return Prepared(loaded, with_removed(base if base is not None else st.defs, loaded.defs), False, [])
+    old = st.defs or _defs_of(accepted(st)) or {}
+    found = changes(old, loaded.defs) if old else []
+    bad = blocking(found)
+    if bad and not force:
+        raise _refusal(text, display, bad)
+    return Prepared(loaded, with_removed(old, loaded.defs), bool(bad), found)
+
+
+def write_version(prepared: Prepared, actor: str | None, note: str = "") -> None:
+    st = state()
     version = accepted(st)
-    base = _defs_of(version)
-    if not st.defs and base is not None:
-        st.defs = base  # what was in force before this process started
-    try:
-        loaded = read_file(st.path)
-    except ConfigError as exc:
-        st.seen = now
-        st.problems = [str(i) for i in exc.issues]
-        log.error("custom fields file refused; the version in force stays:\n%s", exc)
-        if not st.defs and base is None:
-            st.defs = {}
-        return
-    st.warnings = [str(w) for w in loaded.warnings]
-    if version is not None and version.sha256 == loaded.sha256:
-        st.defs, st.sha256, st.seen, st.problems = with_removed(base, loaded.defs), loaded.sha256, now, []
-        return
-    old = base if base is not None else st.defs
-    found = blocking(changes(old, loaded.defs)) if old else []
-    st.seen = now
-    if found:
-        st.problems = [c.describe() + "; refused (run 'dovetail fields check --force' to accept)"
-                       for c in found]
-        log.error("custom fields change refused:\n%s", "\n".join(st.problems))
-        return
-    loaded.defs = with_removed(old, loaded.defs)
-    st.defs, st.sha256, st.problems = loaded.defs, loaded.sha256, []
-    if write and _table_ready(st):
-        record_accepted(st, loaded, forced=False, actor=None, note="reloaded from file")
-        db.session.commit()
+    if version is None or version.sha256 != prepared.loaded.sha256 or prepared.forced:
+        prepared.loaded.defs = prepared.defs
+        record_accepted(st, prepared.loaded, forced=prepared.forced, actor=actor, note=note or "config apply")
 
 
-def force_accept(actor: str | None, *, forced: bool, note: str = "") -> tuple[Loaded, list[Change]]:
-    """Accept the file as it is now (CLI ``fields check [--force]``); raise when refused."""
+def install_version(prepared: Prepared) -> None:
     st = state()
     with st.lock:
-        loaded = read_file(st.path)
-        version = accepted(st)
-        old = _defs_of(version) if version is not None else st.defs
-        found = changes(old or {}, loaded.defs)
-        bad = blocking(found)
-        loaded.defs = with_removed(old, loaded.defs)
-        if bad and not forced:
-            raise Conflict("; ".join(c.describe() for c in bad) + ". Refused: fix the values or force.",
-                           fields={"changes": [c.to_json() for c in bad]})
-        if version is None or version.sha256 != loaded.sha256 or bad:
-            record_accepted(st, loaded, forced=bool(bad), actor=actor, note=note)
-            db.session.commit()
-            if st.path.exists():
-                os.utime(st.path)  # running workers that refused this file look at it again
-        st.defs, st.sha256, st.problems, st.seen = loaded.defs, loaded.sha256, [], _stat(st.path)
-        st.warnings = [str(w) for w in loaded.warnings]
-        return loaded, found
+        st.defs, st.sha256, st.problems = prepared.defs, prepared.loaded.sha256, []
+        st.warnings = [str(w) for w in prepared.loaded.warnings]
+
+
+def config_part() -> Any:
+    """``custom_fields.yaml`` as a part of the run-time config (:mod:`core.activation`)."""
+    from core.activation import ConfigPart
+
+    class CustomFieldsPart(ConfigPart):
+        name = "customfields"
+
+        def files(self, app: Flask) -> list[str]:
+            return [FILE_NAME] if state(app).path.is_file() else []
+
+        def prepare(self, app: Flask, docs: Any, *, applying: bool, force: bool) -> Prepared:
+            return prepare(docs, applying=applying, force=force)
+
+        def write(self, app: Flask, prepared: Prepared, actor: str | None) -> None:
+            write_version(prepared, actor)
+
+        def install(self, app: Flask, prepared: Prepared) -> None:
+            install_version(prepared)
+
+        def notices(self, prepared: Prepared) -> list[str]:
+            return [f"{FILE_NAME}: {c.describe()}; accepted (forced)" for c in prepared.found if c.misfits]
+
+    return CustomFieldsPart()
 
 
 # ---------------------------------------------------------------------------
 # Writing the file (API and web)
 # ---------------------------------------------------------------------------
-
-
-def render(header: str, data: Mapping[str, Any]) -> str:
-    body = yaml.safe_dump(dict(data), allow_unicode=True, sort_keys=False, default_flow_style=False,
-                          width=100)
-    if header and not header.endswith("\n"):
-        header += "\n"
-    return header + body
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file and a rename (never half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".custom_fields.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 @contextmanager
@@ -403,36 +383,43 @@ def _file_lock(st: State) -> Iterator[None]:
 
 
 def edit(mutate: Any, *, force: bool, actor: str | None, note: str) -> tuple[Loaded, list[Change]]:
-    """Apply ``mutate(data)`` to the file's data, validate, check stored values, write, reload.
+    """Apply ``mutate(data)`` to the file (comments kept), validate, check stored values,
+    write the file and apply the config version in force with this file changed.
 
     The file must be valid before the edit (a broken file is fixed by hand first).
     Raises :class:`Conflict` naming the counts when values no longer fit and not ``force``.
     """
+    from core import activation
+
     st = state()
     db.session.commit()  # wait for the lock holding no database transaction (SQLite would deadlock)
     with _file_lock(st):
         try:
-            current = read_file(st.path)
+            text = st.path.read_text(encoding="utf-8") if st.path.exists() else "fields: {}\n"
+            current = parse_text(text, FILE_NAME)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise Conflict(f"{FILE_NAME} cannot be read: {exc}") from None
         except ConfigError as exc:
             raise Conflict(f"{FILE_NAME} has errors; fix them first: {exc.message}") from None
-        if st.defs and st.sha256 != current.sha256 and st.problems:
-            raise Conflict(f"{FILE_NAME} holds a change that was refused; run 'dovetail fields check' first: "
-                           + "; ".join(st.problems))
-        data = yaml.safe_load(yaml.safe_dump(current.data))  # deep copy of plain data
-        data.setdefault("fields", {})
-        mutate(data)
-        text = render(current.header, data)
-        loaded = parse_text(text, FILE_NAME)  # raises ConfigError on a bad result
-        found = changes(st.defs or current.defs, loaded.defs)
+
+        def change(data: Any) -> None:
+            if not data.get("fields"):
+                data["fields"] = CommentedMap()  # block style, not 'fields: {}'
+            mutate(data)
+
+        new_text = edit_text(text, change)
+        loaded = parse_text(new_text, FILE_NAME)  # raises ConfigError on a bad result
+        base = st.defs or current.defs
+        found = changes(base, loaded.defs)
         bad = blocking(found)
-        loaded.defs = with_removed(st.defs or current.defs, loaded.defs)
         if bad and not force:
             raise Conflict("; ".join(c.describe() for c in bad) + ". Add ?force=true to change it anyway.",
                            fields={"changes": [c.to_json() for c in bad]})
-        write_atomic(st.path, text)
-        record_accepted(st, loaded, forced=bool(bad), actor=actor, note=note)
-        st.defs, st.sha256, st.problems, st.seen = loaded.defs, loaded.sha256, [], _stat(st.path)
-        st.warnings = [str(w) for w in loaded.warnings]
+        docs = activation.documents_in_force()
+        docs[FILE_NAME] = new_text
+        write_atomic(st.path, new_text)
+        activation.apply(actor=actor, force=bool(bad), docs=docs, note=note)
+        loaded.defs = st.defs
         return loaded, found
 
 

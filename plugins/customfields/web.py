@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
@@ -14,6 +15,7 @@ from wtforms.validators import DataRequired, Optional
 from core.auth import current_user, has_permission
 from core.db import db
 from core.errors import ConfigError, Conflict, DovetailError
+from core.state import dovetail
 from plugins.customfields import services, store
 from plugins.customfields.definitions import TYPES
 
@@ -29,21 +31,21 @@ def _need(perm: str) -> Any:
 
 
 class FieldForm(FlaskForm):
-    entity = SelectField("Entity", validators=[DataRequired()])
-    key = StringField("Key", validators=[DataRequired()])
-    type = SelectField("Type", choices=[(t, t) for t in TYPES], validators=[DataRequired()])
-    label_en = StringField("Label (English)", validators=[Optional()])
-    label_zh = StringField("Label (Chinese)", validators=[Optional()])
-    required = BooleanField("Required")
-    default = StringField("Default", validators=[Optional()])
-    min = StringField("Minimum", validators=[Optional()])
-    max = StringField("Maximum", validators=[Optional()])
-    max_length = IntegerField("Maximum length", validators=[Optional()])
-    pattern = StringField("Pattern (regular expression)", validators=[Optional()])
-    choices = TextAreaField("Choices (one per line: value or value=label)", validators=[Optional()])
-    help_en = StringField("Help text", validators=[Optional()])
-    read_roles = StringField("Roles that may read (comma separated; empty: everyone)", validators=[Optional()])
-    write_roles = StringField("Roles that may write (comma separated; empty: everyone)", validators=[Optional()])
+    entity = SelectField(_l("Entity"), validators=[DataRequired()])
+    key = StringField(_l("Key"), validators=[DataRequired()])
+    type = SelectField(_l("Type"), choices=[(t, t) for t in TYPES], validators=[DataRequired()])
+    label_en = StringField(_l("Label (English)"), validators=[Optional()])
+    label_zh = StringField(_l("Label (Chinese)"), validators=[Optional()])
+    required = BooleanField(_l("Required"))
+    default = StringField(_l("Default"), validators=[Optional()])
+    min = StringField(_l("Minimum"), validators=[Optional()])
+    max = StringField(_l("Maximum"), validators=[Optional()])
+    max_length = IntegerField(_l("Maximum length"), validators=[Optional()])
+    pattern = StringField(_l("Pattern (regular expression)"), validators=[Optional()])
+    choices = TextAreaField(_l("Choices (one per line: value or value=label)"), validators=[Optional()])
+    help_en = StringField(_l("Help text"), validators=[Optional()])
+    read_roles = StringField(_l("Roles that may read (comma separated; empty: everyone)"), validators=[Optional()])
+    write_roles = StringField(_l("Roles that may write (comma separated; empty: everyone)"), validators=[Optional()])
 
 
 def _scalar(text: str) -> Any:
@@ -92,7 +94,7 @@ def _body(form: FieldForm) -> dict[str, Any]:
 def index():
     _need("customfields.field.read")
     st = store.refresh(write=True)
-    entities = sorted(current_app.extensions["dovetail"].registry.custom_field_entities)
+    entities = sorted(dovetail().registry.custom_field_entities)
     by_entity = {e: sorted(st.fields_of(e, include_hidden=True), key=lambda fd: fd.key) for e in entities}
     try:
         text = st.path.read_text(encoding="utf-8")
@@ -109,7 +111,7 @@ def index():
 def new():
     user = _need("customfields.field.write")
     form = FieldForm()
-    entities = sorted(current_app.extensions["dovetail"].registry.custom_field_entities)
+    entities = sorted(dovetail().registry.custom_field_entities)
     form.entity.choices = [(e, e) for e in entities]
     errors: list[str] = []
     status = 200

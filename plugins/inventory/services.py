@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -35,10 +34,14 @@ from core.audit import record as audit_record
 from core.db import db, lock_for_update, quantize, utcnow
 from core.errors import Conflict, NotFound, ValidationError
 from core.events import emit
+from core.state import dovetail
 from plugins.catalog.models import Product
 from plugins.inventory.models import Movement, ReorderPoint, Reservation, StockLevel, Warehouse
 
 STOCK_COUNT_REASON = "stock count"
+
+#: the string event emitted (for integrations) when available stock falls below the reorder point.
+EVENT_STOCK_LOW = "inventory.stock.low"
 
 
 # ---------------------------------------------------------------------------
@@ -47,7 +50,7 @@ STOCK_COUNT_REASON = "stock count"
 
 
 def settings() -> Mapping[str, Any]:
-    return current_app.extensions["dovetail"].settings("inventory")
+    return dovetail().settings("inventory")
 
 
 def allow_negative() -> bool:
@@ -166,7 +169,7 @@ def _apply(product_id: int, warehouse_id: int, d_on: int = 0, d_res: int = 0, *,
 def _emit_low(product_id: int, warehouse_id: int, change: Change, point: int) -> None:
     product = db.session.get(Product, product_id)
     wh = db.session.get(Warehouse, warehouse_id)
-    emit("stock.low", product_id=product_id, sku=product.sku, product_name=product.name,
+    emit(EVENT_STOCK_LOW, product_id=product_id, sku=product.sku, product_name=product.name,
          warehouse_id=warehouse_id, warehouse_code=wh.code, on_hand=change.on_hand,
          reserved=change.reserved, available=change.available, reorder_point=point)
 

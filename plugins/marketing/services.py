@@ -11,17 +11,18 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import and_, func, or_, select, update
 
 from core.db import db, quantize, utcnow
 from core.errors import Conflict, NotFound, ValidationError
+from core.state import dovetail
+from core.statemachine import machine_for
 from plugins.marketing import engine
 from plugins.marketing.engine import CouponState, Rule, normalise_code
 from plugins.marketing.models import CAMPAIGN_STATUSES, CHANNELS, Campaign, Coupon, CouponRedemption, Promotion
@@ -31,11 +32,11 @@ CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read out over
 
 
 def settings() -> Mapping[str, Any]:
-    return current_app.extensions["dovetail"].settings("marketing")
+    return dovetail().settings("marketing")
 
 
 def company_tz() -> ZoneInfo:
-    return ZoneInfo(current_app.extensions["dovetail"].config.timezone)
+    return ZoneInfo(dovetail().config.timezone)
 
 
 def local_date(at: datetime | None) -> date:
@@ -762,14 +763,11 @@ def settle_order_coupons(order: Any, cart: Any) -> None:
         claim_coupon(used, order.id, order.customer_id)
 
 
-def handle_event(event: Any) -> None:
-    """Give coupon uses back when an order is cancelled (or deleted)."""
-    p = event.payload
-    cancelled = p.get("status") == "cancelled" or p.get("transition") == "cancel"
-    if event.name == "order.status_changed" and cancelled and p.get("order_id"):
-        release_order_coupons(int(p["order_id"]), "order cancelled")
-    elif event.name == "order.deleted" and p.get("order_id"):
-        release_order_coupons(int(p["order_id"]), "order deleted")
+def order_status_changed(order: Any, marks: Sequence[str]) -> None:
+    """Give coupon uses back when a transition marked ``cancelled`` happens (whatever the
+    workflow file calls it: ``cancel``, ``void`` …)."""
+    if "cancelled" in marks:
+        release_order_coupons(order.id, "order cancelled")
 
 
 def customer_merged(survivor_id: int, merged_id: int) -> None:
@@ -800,7 +798,7 @@ def effectiveness(campaign: Campaign, user: Any) -> dict[str, Any]:
 
     lo, hi = utc_bounds(campaign.starts_on, campaign.ends_on)
     promoted_ids = select(OrderAdjustment.order_id).where(OrderAdjustment.campaign_id == campaign.id)
-    base = select(Order).where(Order.status != "cancelled")
+    base = select(Order).where(Order.status.not_in(machine_for("order").states_marked("cancelled")))
     base = restrict(base, Order, user)
     sub = base.subquery()
 
@@ -831,7 +829,7 @@ def effectiveness(campaign: Campaign, user: Any) -> dict[str, Any]:
     return {
         "campaign_id": campaign.id, "name": campaign.name, "starts_on": campaign.starts_on.isoformat(),
         "ends_on": campaign.ends_on.isoformat(),
-        "currency": current_app.extensions["dovetail"].config.currency,
+        "currency": dovetail().config.currency,
         "orders": p_orders, "revenue": str(p_revenue), "discount_given": str(discount),
         "gift_value": str(gift_value), "customers_reached": p_customers,
         "average_order_value": str(aov_p), "other_orders": o_orders, "other_revenue": str(o_revenue),

@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -28,6 +27,8 @@ from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.events import emit
 from core.models import User
 from core.scope import get_for
+from core.statemachine import machine_for
+from core.state import dovetail
 from plugins.orders.models import (
     ZERO,
     Order,
@@ -43,24 +44,33 @@ from plugins.orders.pricing import Cart, CartLine
 
 log = logging.getLogger("dovetail.plugins.orders")
 
-#: state → timestamp column set the first time an order enters that state.
-STATE_STAMPS = {"confirmed": "confirmed_at", "paid": "paid_at", "shipped": "shipped_at",
-                "completed": "completed_at", "cancelled": "cancelled_at", "returned": "returned_at"}
-#: statuses that do not count as sales in reports and statistics.
+#: What an order-workflow transition may mean (``marks:`` in the workflow file), each with the
+#: timestamp column set the first time a transition carrying it happens. Behaviour keys on
+#: these marks, never on transition or state names, which admins may rename.
+MARKS = {"confirmed": "confirmed_at", "paid": "paid_at", "shipped": "shipped_at",
+         "completed": "completed_at", "cancelled": "cancelled_at", "returned": "returned_at"}
+MARK_HELP = {"confirmed": "confirms the order", "paid": "records its payment",
+             "shipped": "ships it", "completed": "completes it",
+             "cancelled": "cancels it (coupon uses and reservations are given back)",
+             "returned": "takes it back (not counted as sales)"}
+#: statuses of the built-in workflow that do not count as sales (see :func:`non_sales_states`).
 NON_SALES = ("draft", "cancelled", "returned")
+#: the string event types orders emits for integrations (webhooks, logs).
+EVENT_CREATED, EVENT_STATUS_CHANGED = "orders.order.created", "orders.order.status_changed"
+EVENT_RETURNED, EVENT_DELETED = "orders.order.returned", "orders.order.deleted"
 MAX_LINES = 500
 MAX_QUANTITY = 100_000
 
 
 def settings() -> Mapping[str, Any]:
     """This plugin's validated settings (``return_window_days``, ``currency``)."""
-    return current_app.extensions["dovetail"].settings("orders")
+    return dovetail().settings("orders")
 
 
 def company_tz() -> ZoneInfo:
     """The company's time zone (``timezone`` in dovetail.yaml): days, months and number years."""
     try:
-        return ZoneInfo(current_app.extensions["dovetail"].config.timezone)
+        return ZoneInfo(dovetail().config.timezone)
     except Exception:  # noqa: BLE001 - an unknown zone name falls back to UTC
         return ZoneInfo("UTC")
 
@@ -83,7 +93,7 @@ def day_start(day: date) -> datetime:
 
 
 def _hook() -> Any:
-    return current_app.extensions["dovetail"].pm.hook
+    return dovetail().pm.hook
 
 
 def _has_impl(name: str) -> bool:
@@ -396,7 +406,7 @@ def create_order(data: Mapping[str, Any], user: User, *, idempotency_key: str | 
     _apply_cart(order, cart, totals)
     db.session.flush()
     _hook().order_priced(order=order, cart=cart)
-    emit("order.created", **event_payload(order))
+    announce_created(order)
     try:
         db.session.commit()
     except IntegrityError:
@@ -466,8 +476,32 @@ def delete_order(order: Order) -> None:
     if db.session.scalar(select(func.count()).select_from(ReturnRequest)
                          .where(ReturnRequest.order_id == order.id)):
         raise Conflict(f"Order {order.number} has returns and cannot be deleted.")
-    emit("order.deleted", **event_payload(order))  # marketing gives the coupon use back
+    _hook().order_deleted(order=order)  # marketing gives the coupon use back
+    emit(EVENT_DELETED, **event_payload(order))
     db.session.delete(order)
+
+
+def announce_created(order: Order, *, imported: bool = False) -> None:
+    """Tell other plugins (``order_created``) and integrations that ``order`` was saved."""
+    db.session.flush()
+    _hook().order_created(order=order, imported=imported)
+    emit(EVENT_CREATED, **event_payload(order), **({"imported": True} if imported else {}))
+
+
+def _machine() -> Any:
+    return machine_for("order")
+
+
+def non_sales_states() -> frozenset[str]:
+    """Order statuses that are not sales: the initial (draft) state and the states reached by
+    transitions marked ``cancelled`` or ``returned`` in the workflow in force."""
+    machine = _machine()
+    return frozenset({machine.initial}) | machine.states_marked("cancelled", "returned")
+
+
+def returnable_states() -> frozenset[str]:
+    """Statuses an after-sales return may start from: reached by ``shipped``/``completed`` marks."""
+    return _machine().states_marked("shipped", "completed")
 
 
 # ---------------------------------------------------------------------------
@@ -480,7 +514,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def event_payload(order: Order, lines: list[tuple[OrderLine, int]] | None = None) -> dict[str, Any]:
-    """The agreed payload of ``order.created`` / ``order.status_changed`` / ``order.returned``."""
+    """The payload of the ``orders.order.*`` integration events (plain data)."""
     if lines is None:
         lines = [(ln, ln.quantity) for ln in order.lines]
     promo = sorted({a.promotion_id for a in order.adjustments if a.promotion_id is not None}
@@ -546,20 +580,19 @@ def refundable_amount(order: Order) -> Decimal:
     return quantize(max(paid - refunded, ZERO))
 
 
-def handle_event(event: Any) -> None:
-    """Stamp the order's state times and re-emit ``order.status_changed`` after a transition."""
-    p = event.payload
-    if p.get("entity") != "order" or "to_state" not in p or "transition" not in p:
-        return
-    order = db.session.get(Order, p["id"])
-    if order is None:
-        return
-    col = STATE_STAMPS.get(p["to_state"])
-    if col and getattr(order, col) is None:
-        setattr(order, col, utcnow())
+def after_transition(order: Order, transition: str, from_state: str, to_state: str,
+                     marks: Sequence[str]) -> None:
+    """Stamp the order's times by the transition's marks, then announce the change
+    (``order_status_changed`` for plugins, ``orders.order.status_changed`` for integrations)."""
+    for mark in marks:
+        col = MARKS.get(mark)
+        if col and getattr(order, col) is None:
+            setattr(order, col, utcnow())
     db.session.flush()
-    emit("order.status_changed", **event_payload(order), from_status=p.get("from_state"),
-         transition=p.get("transition"))
+    _hook().order_status_changed(order=order, from_state=from_state, to_state=to_state,
+                                 transition=transition, marks=tuple(marks))
+    emit(EVENT_STATUS_CHANGED, **event_payload(order), from_status=from_state, transition=transition,
+         marks=list(marks))
 
 
 # ---------------------------------------------------------------------------
@@ -621,9 +654,11 @@ def action_receive_return(record: Any, ctx: Any) -> None:
     if order.stock_state == "issued":
         _hook().order_return_received(order=order, lines=pairs)
     db.session.flush()
-    emit("order.returned", **event_payload(order, pairs),
-         return_id=record.id if isinstance(record, ReturnRequest) else None,
-         returned_amount=str(quantize(sum((unit_net(ln, order) * q for ln, q in pairs), ZERO))))
+    amount = quantize(sum((unit_net(ln, order) * q for ln, q in pairs), ZERO))
+    request = record if isinstance(record, ReturnRequest) else None
+    _hook().order_returned(order=order, lines=pairs, returned_amount=amount, return_request=request)
+    emit(EVENT_RETURNED, **event_payload(order, pairs), return_id=request.id if request else None,
+         returned_amount=str(amount))
 
 
 def action_record_payment(record: Any, ctx: Any) -> None:
@@ -679,7 +714,6 @@ def action_record_refund(record: Any, ctx: Any) -> None:
 # Returns (after-sales, partial)
 # ---------------------------------------------------------------------------
 
-RETURNABLE = ("shipped", "completed")
 
 
 def create_return(data: Mapping[str, Any], user: User) -> ReturnRequest:
@@ -695,7 +729,7 @@ def create_return(data: Mapping[str, Any], user: User) -> ReturnRequest:
     except NotFound:
         raise ValidationError(f"No order with id {oid}.", fields={"order_id": [f"No order with id {oid}."]}) \
             from None
-    if order.status not in RETURNABLE or order.shipped_at is None:
+    if order.status not in returnable_states() or order.shipped_at is None:
         raise Conflict(f"Order {order.number} is {order.status}; only shipped or completed orders "
                        "can be returned.")
     window = int(settings().get("return_window_days", 30))

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
 from core.db import db, quantize
+from core.state import dovetail
 from plugins.performance.periods import Period
 from plugins.performance.sources import Order, OrderLine, unit_net
 
@@ -37,7 +37,7 @@ METRICS = ("revenue", "orders", "units", "customers", "new_customers")
 
 
 def settings() -> Any:
-    return current_app.extensions["dovetail"].settings("performance")
+    return dovetail().settings("performance")
 
 
 def revenue_states() -> tuple[str, ...]:

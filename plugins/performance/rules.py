@@ -28,7 +28,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from flask import current_app
 from marshmallow import RAISE, Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
 from sqlalchemy import select
@@ -36,6 +35,7 @@ from sqlalchemy import select
 from core.config import YamlDoc, parse_yaml, validate_doc
 from core.db import db, quantize
 from core.errors import ConfigError, ConfigIssue
+from core.state import dovetail
 from plugins.performance.sources import Category, Product
 
 DEFAULT_CAP = Decimal("0.30")
@@ -137,12 +137,12 @@ class RuleSet:
 
 
 def cap_rate() -> Decimal:
-    raw = current_app.extensions["dovetail"].settings("performance").get("commission_cap", DEFAULT_CAP)
+    raw = dovetail().settings("performance").get("commission_cap", DEFAULT_CAP)
     return Decimal(str(raw))
 
 
 def rules_path() -> tuple[Path, str]:
-    dv = current_app.extensions["dovetail"]
+    dv = dovetail()
     name = dv.settings("performance").get("commission_file") or "commission.yaml"
     path = Path(dv.config.config_dir) / name
     try:

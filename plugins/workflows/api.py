@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -13,6 +13,7 @@ from marshmallow import ValidationError as MarshmallowError
 from core.api import MAX_PER_PAGE, Int, page_body, page_schema
 from core.auth import permission_required, require
 from core.errors import NotFound, ValidationError
+from core.state import dovetail
 from core.statemachine import machine_for
 from plugins.workflows import diagram
 from plugins.workflows.checker import check_text
@@ -104,7 +105,7 @@ def overview() -> list[dict[str, Any]]:
     """One row per workflow entity (its workflow in force) and per file not in force."""
     st = store()
     st.refresh(apply=False)
-    reg = current_app.extensions["dovetail"].registry
+    reg = dovetail().registry
     rows: list[dict[str, Any]] = []
     for name in sorted(reg.workflow_entities):
         try:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from flask import current_app
 
 from core.cli import with_app
 from core.errors import NotFound
+from core.state import dovetail
 from plugins.workflows import diagram
 from plugins.workflows.checker import check_text
 from plugins.workflows.simulate import SimUser, parse_record, simulate
@@ -73,7 +73,7 @@ def show_cmd(name: str, fmt: str) -> None:
     """Print the state diagram of the workflow in force for NAME (file or entity name)."""
     found = store().by_name(name)
     if found is None:
-        known = ", ".join(sorted(current_app.extensions["dovetail"].registry.workflow_entities))
+        known = ", ".join(sorted(dovetail().registry.workflow_entities))
         raise NotFound(f"No workflow '{name}'; known: {known or 'none'}.")
     _entity, machine = found
     click.echo(diagram.mermaid(machine) if fmt == "mermaid" else diagram.dot(machine), nl=False)
@@ -87,7 +87,7 @@ def show_cmd(name: str, fmt: str) -> None:
 @with_app
 def simulate_cmd(name: str, role: str, record: str, steps: str) -> None:
     """Walk transitions over a JSON record as ROLE; nothing is written."""
-    dv = current_app.extensions["dovetail"]
+    dv = dovetail()
     if role not in dv.config.roles:
         raise click.ClickException(f"Unknown role '{role}'; known: {', '.join(sorted(dv.config.roles))}.")
     found = store().by_name(name)
@@ -139,7 +139,7 @@ def list_cmd() -> None:
 
     st = store()
     st.refresh(apply=False)
-    for name in sorted(current_app.extensions["dovetail"].registry.workflow_entities):
+    for name in sorted(dovetail().registry.workflow_entities):
         try:
             m = machine_for(name)
         except NotFound:

@@ -1,13 +1,16 @@
-"""The workflows in force for one app, loaded from ``config/workflows/*.yaml`` and reloaded on change.
+"""The workflows in force for one app: the ``workflows/*.yaml`` of the applied config version.
 
-A file takes effect only after it passes the check; a file that fails it is refused,
-logged and shown at ``GET /api/v1/workflows`` while the running version stays. A file
-whose ``state_map`` moves records is applied at a clean point (a reload command, the
-reload API, or the start of a request), one audit entry and one history row per record.
+Workflow files are one part of the run-time config (:mod:`core.activation`): ``dovetail
+config apply`` checks every file (a file with errors refuses the whole apply, located
+errors, the version in force stays), moves records out of states a file removes
+(``state_map``: one audit entry and one history row per record) in the apply's
+transaction, and every worker swaps in the new machines when it sees the new version.
+Editing a file changes nothing until the config is applied.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -21,8 +24,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core import audit
 from core.db import db
-from core.errors import ConfigIssue
+from core.errors import ConfigError, ConfigIssue
 from core.models import TransitionLog
+from core.state import dovetail
 from core.statemachine import Machine, machine_from_dict
 from plugins.workflows.checker import Known, Result, check_text
 
@@ -59,7 +63,7 @@ def issue_dict(i: ConfigIssue) -> dict[str, Any]:
 
 def known_from_app(app: Flask | None = None) -> Known:
     """Entities, actions, permissions and roles of the running app, for the check."""
-    dv = (app or current_app).extensions["dovetail"]
+    dv = dovetail(app)
     reg = dv.registry
     enabled = set(reg.enabled_names)
     disabled_plugins = {n for n, av in dv.available.items() if n not in enabled and av.error is None}
@@ -93,11 +97,21 @@ def count_outside(ent: Any, state_field: str, states: set[str]) -> dict[str, int
     return {str(state): int(n) for state, n in rows if state is not None}
 
 
+@dataclass
+class Prepared:
+    """Checked workflow documents, ready to install (and their record moves to write)."""
+
+    files: dict[str, FileState] = field(default_factory=dict)
+    machines: dict[str, Machine] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    moves: list[Result] = field(default_factory=list)
+
+
 class WorkflowStore:
     """Per-app state: loaded machines by entity and the status of every file."""
 
     def __init__(self, app: Flask) -> None:
-        cfg = app.extensions["dovetail"].config
+        cfg = dovetail(app).config
         self.dir = Path(cfg.config_dir) / "workflows"
         self.files: dict[str, FileState] = {}
         self.machines: dict[str, Machine] = {}
@@ -105,119 +119,93 @@ class WorkflowStore:
         self.lock = threading.RLock()
         self.loaded = False
 
-    # -- scanning ------------------------------------------------------------
-    def _scan(self) -> dict[str, tuple[Path, tuple[int, int]]]:
-        out: dict[str, tuple[Path, tuple[int, int]]] = {}
-        if not self.dir.is_dir():
-            return out
-        for path in sorted(self.dir.iterdir()):
-            if path.suffix in (".yaml", ".yml") and path.is_file():
-                st = path.stat()
-                out[path.stem] = (path, (st.st_mtime_ns, st.st_size))
-        return out
-
     def display(self, path: Path) -> str:
         try:
             return str(path.resolve().relative_to(Path.cwd().resolve()))
         except ValueError:
             return str(path)
 
-    def changed(self) -> bool:
-        scan = self._scan()
-        if set(scan) != {n for n, f in self.files.items() if f.status != "removed"}:
-            return True
-        return any(self.files[n].stamp != stamp for n, (_p, stamp) in scan.items())
+    def refresh(self, *, apply: bool = False, force: bool = False) -> list[FileState]:
+        """The files of the version in force (the version number is compared first).
 
-    def refresh(self, *, apply: bool, force: bool = False) -> list[FileState]:
-        """Look at every file; check and install the changed ones.
-
-        ``apply``: state_map moves may be written (and committed) now; otherwise a file that
-        needs them waits as ``pending``. ``force`` re-checks unchanged files too.
+        Files are never read here: a changed file takes effect through ``dovetail config
+        apply``. ``apply``/``force`` are accepted for old callers and mean nothing.
         """
-        with self.lock:
-            if self.loaded and not force and not self.changed():
-                return list(self.files.values())
-            self.loaded = True
-            scan = self._scan()
-            known = known_from_app()
-            for name in [n for n in self.files if n not in scan]:
-                self._removed(name, apply=apply)
-            for name, (path, stamp) in scan.items():
-                state = self.files.get(name)
-                if state is not None and state.stamp == stamp and state.status != "pending" and not force:
-                    continue
-                self._load(name, path, stamp, known, apply=apply)
-            return list(self.files.values())
+        from core import activation
 
-    def _taken(self, name: str) -> dict[str, str]:
-        return {ent: self.files[src].display for ent, src in self.sources.items() if src != name}
+        activation.sync()
+        return list(self.files.values())
 
-    def _load(self, name: str, path: Path, stamp: tuple[int, int], known: Known, *, apply: bool) -> None:
-        display = self.display(path)
-        state = self.files.setdefault(name, FileState(name, path, display))
-        state.path, state.display, state.checked_at = path, display, datetime.now(UTC)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            state.stamp, state.status = stamp, "refused"
-            state.issues = [ConfigIssue(display, 1, 1, f"cannot read: {exc}")]
-            log.error("workflow file refused: %s", state.issues[0])
-            return
-        result = check_text(text, display, known, counter=count_outside, taken=self._taken(name),
-                            in_force=self.in_force)
-        state.entity, state.issues, state.notice = result.entity, result.issues, None
-        if result.skipped:
-            state.stamp, state.status, state.notice = stamp, "skipped", result.skipped
-            log.info("%s", result.skipped)
-            self._drop_source(name)
-            return
-        if not result.ok:
-            state.stamp, state.status = stamp, "refused"
-            running = self.machines.get(result.entity or "")
-            keep = f"version {running.version} from {running.source} stays" if running else \
-                "the built-in workflow stays"
-            log.error("workflow file %s refused (%s):\n%s", display, keep,
-                      "\n".join(str(i) for i in result.errors))
-            return
-        if result.moves and not apply:
-            state.status = "pending"
-            state.notice = "waiting to move records out of removed states (run 'dovetail workflow reload')"
-            return
-        if result.moves:
-            self._apply_moves(result)
-        state.stamp, state.status, state.version = stamp, "active", result.machine.version
-        old = self.sources.get(result.entity)
-        if old and old != name and old in self.files:
-            self.files[old].status = "refused"
-        self.machines[result.entity] = result.machine
-        self.sources[result.entity] = name
-        log.info("workflow %s for '%s' in force (version %s)", display, result.entity, result.machine.version)
+    # -- the config part (core.activation) ------------------------------------
+    def prepare(self, docs: Any, *, applying: bool) -> Prepared:
+        """Check every workflow document; located errors of all files in one ConfigError."""
+        from core import activation
 
-    def _drop_source(self, name: str) -> None:
-        for ent in [e for e, src in self.sources.items() if src == name]:
-            del self.sources[ent]
-            self.machines.pop(ent, None)
+        app = current_app._get_current_object()
+        known = dataclasses.replace(known_from_app(), roles=activation.roles_for_check(app))
+        out = Prepared()
+        taken: dict[str, str] = {}
+        issues: list[ConfigIssue] = []
+        now = datetime.now(UTC)
+        for key in sorted(k for k in docs if k.startswith("workflows/")):
+            path = activation.config_path(app, key)
+            display = activation.display(app, key)
+            name = path.stem
+            result = check_text(docs[key], display, known, counter=count_outside if applying else None,
+                                taken=taken, in_force=self.in_force)
+            fs = FileState(name, path, display, entity=result.entity, issues=result.issues, checked_at=now)
+            out.files[name] = fs
+            if result.skipped:
+                fs.status, fs.notice = "skipped", result.skipped
+                continue
+            if not result.ok:
+                fs.status = "refused"
+                issues.extend(result.errors)
+                continue
+            fs.status, fs.version = "active", result.machine.version
+            out.machines[result.entity] = result.machine
+            out.sources[result.entity] = name
+            taken[result.entity] = display
+            if result.moves and applying:
+                out.moves.append(result)
+                fs.notice = "; ".join(f"moves {n} record(s) from '{old}' to '{new}'"
+                                      for old, (new, n) in sorted(result.moves.items()))
+        if applying:
+            issues.extend(self._stranded_by_removal(out))
+        if issues:
+            raise ConfigError(issues)
+        return out
 
-    def _removed(self, name: str, *, apply: bool) -> None:
-        state = self.files[name]
-        ent_name = state.entity
-        if ent_name and self.sources.get(ent_name) == name:
-            dv = current_app.extensions["dovetail"]
-            pair = dv.registry.workflow_entities.get(ent_name)
+    def _stranded_by_removal(self, out: Prepared) -> list[ConfigIssue]:
+        """A file removed while records sit in states the built-in workflow lacks is refused."""
+        issues = []
+        reg = current_app.extensions["dovetail"].registry
+        for ent_name, name in self.sources.items():
+            if ent_name in out.sources:
+                continue
+            pair = reg.workflow_entities.get(ent_name)
             default = pair[0].default_workflow if pair else None
-            if pair and default:
-                stranded = count_outside(pair[0], pair[0].state_field, set(default.get("states") or {}))
-                if stranded:
-                    what = ", ".join(f"{n} in '{s}'" for s, n in sorted(stranded.items()))
-                    state.status = "refused"
-                    state.issues = [ConfigIssue(state.display, 1, 1, f"file removed, but {what} would have "
-                                                "no state in the built-in workflow; the file's version stays "
-                                                "(hint: restore the file with a state_map)")]
-                    log.error("%s", state.issues[0])
-                    return
-        self._drop_source(name)
-        state.status, state.stamp, state.issues = "removed", None, []
-        state.notice = "file removed; the built-in workflow is in force"
+            if not pair or not default:
+                continue
+            stranded = count_outside(pair[0], pair[0].state_field, set(default.get("states") or {}))
+            if stranded:
+                what = ", ".join(f"{n} in '{s}'" for s, n in sorted(stranded.items()))
+                shown = self.files[name].display if name in self.files else f"workflows/{name}.yaml"
+                issues.append(ConfigIssue(shown, 1, 1, f"file removed, but {what} would have no state in "
+                                          "the built-in workflow (hint: restore the file with a state_map)"))
+        return issues
+
+    def write(self, prepared: Prepared) -> None:
+        for result in prepared.moves:
+            self._apply_moves(result)
+
+    def install(self, prepared: Prepared) -> None:
+        with self.lock:
+            self.files, self.machines, self.sources = prepared.files, prepared.machines, prepared.sources
+            self.loaded = True
+        for ent, mach in prepared.machines.items():
+            log.info("workflow %s for '%s' in force (version %s)", prepared.files[prepared.sources[ent]].display,
+                     ent, mach.version)
 
     def _apply_moves(self, result: Result) -> None:
         """Move records out of removed states (one audit entry and one history row each), commit."""
@@ -233,34 +221,62 @@ class WorkflowStore:
                     audit.record(db.session, "workflow_state_map", ent.name, rec.id,
                                  before={ent.state_field: old}, after={ent.state_field: new},
                                  note=f"{result.file} (version {result.machine.version}) removes state '{old}'")
-            db.session.commit()
 
     # -- lookups ---------------------------------------------------------------
     def in_force(self, entity: str) -> Machine | None:
         """The version running now (file or built-in), without looking at the files again."""
         if entity in self.machines:
             return self.machines[entity]
-        pair = current_app.extensions["dovetail"].registry.workflow_entities.get(entity)
+        pair = dovetail().registry.workflow_entities.get(entity)
         return default_machine(pair[0]) if pair else None
 
     def machine(self, entity: str) -> Machine | None:
-        self.refresh(apply=False)
+        self.refresh()
         return self.machines.get(entity)
 
     def by_name(self, name: str) -> tuple[str, Machine] | None:
         """A workflow by file name or entity name: (entity, machine in force)."""
         from core.statemachine import machine_for
 
-        self.refresh(apply=False)
+        self.refresh()
         state = self.files.get(name)
         entity = state.entity if state and state.entity else name
-        reg = current_app.extensions["dovetail"].registry
+        reg = dovetail().registry
         if entity not in reg.workflow_entities:
             return None
         try:
             return entity, machine_for(entity)
         except Exception:  # noqa: BLE001 - NotFound: the entity has no workflow at all
             return None
+
+
+def config_part() -> Any:
+    """``workflows/*.yaml`` as a part of the run-time config (:mod:`core.activation`)."""
+    from core.activation import ConfigPart
+
+    class WorkflowsPart(ConfigPart):
+        name = "workflows"
+
+        def files(self, app: Flask) -> list[str]:
+            folder = Path(app.extensions["dovetail"].config.config_dir) / "workflows"
+            if not folder.is_dir():
+                return []
+            return [f"workflows/{p.name}" for p in sorted(folder.iterdir())
+                    if p.suffix in (".yaml", ".yml") and p.is_file()]
+
+        def prepare(self, app: Flask, docs: Any, *, applying: bool, force: bool) -> Prepared:
+            return store(app).prepare(docs, applying=applying)
+
+        def write(self, app: Flask, prepared: Prepared, actor: str | None) -> None:
+            store(app).write(prepared)
+
+        def install(self, app: Flask, prepared: Prepared) -> None:
+            store(app).install(prepared)
+
+        def notices(self, prepared: Prepared) -> list[str]:
+            return [f"{fs.display}: {fs.notice}" for fs in prepared.files.values() if fs.notice]
+
+    return WorkflowsPart()
 
 
 def store(app: Flask | None = None) -> WorkflowStore:

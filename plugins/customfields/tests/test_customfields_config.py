@@ -2,6 +2,7 @@
 
 import textwrap
 
+from core.state import dovetail
 from plugins.customfields import store
 
 BASE = """\
@@ -80,7 +81,7 @@ def test_every_mistake_is_reported_with_line_and_column(app, fields_file, runner
     result = runner.invoke(["fields", "check"])
     assert result.exit_code == 1
     got = [ln.split("custom_fields.yaml:", 1)[1] for ln in result.output.splitlines() if ln.startswith("error:")]
-    roles = ", ".join(sorted(app.extensions["dovetail"].config.roles))
+    roles = ", ".join(sorted(dovetail(app).config.roles))
     assert got == [
         "2:3: error: unknown entity 'spaceship'; custom-field entities: gadget",
         "6:13: error: fields.gadget.a.type: unknown type 'strng'; use one of: string, text, integer, decimal, "

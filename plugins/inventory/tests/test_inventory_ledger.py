@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from core import hookimpl
 from core.db import db
 from core.errors import Conflict, ValidationError
+from core.state import dovetail
 from plugins.inventory import services
 from plugins.inventory.models import Movement, StockLevel
 
@@ -127,13 +128,13 @@ class Probe:
 
     @hookimpl
     def on_event(self, event):
-        if event.name == "stock.low":
+        if event.name == "inventory.stock.low":
             self.events.append(dict(event.payload))
 
 
 @pytest.fixture
 def probe(app):
-    pm = app.extensions["dovetail"].pm
+    pm = dovetail(app).pm
     p = Probe()
     pm.register(p, name="low-stock-probe")
     yield p

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from core.db import db
 from core.errors import Conflict
+from core.state import dovetail
 from plugins.inventory import plugin, services
 from plugins.inventory.models import Movement, Reservation
 
@@ -119,7 +120,7 @@ def test_issue_without_reservation_takes_available_stock(stockroom):
 
 def test_workflow_actions_share_the_services(app, stockroom):
     s = stockroom
-    actions = {k: a for k, (a, _o) in app.extensions["dovetail"].registry.actions.items()}
+    actions = {k: a for k, (a, _o) in dovetail(app).registry.actions.items()}
     assert {"inventory.reserve", "inventory.release", "inventory.issue", "inventory.receive_return"} <= set(actions)
     services.receive(s.p1, s.sh, 5)
     rec = order(9, (s.p1, 2))

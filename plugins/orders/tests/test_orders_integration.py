@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from core import hookimpl
+from core.state import dovetail
 
 recorder = types.ModuleType("orders_test_recorder")
 recorder.EVENTS = []
@@ -83,7 +84,7 @@ def test_customer_merged_moves_orders(app, admin_api, make_customer, make_produc
 
     a, b, p = make_customer(), make_customer(), make_product()
     o1, o2 = _order(admin_api, a, p), _order(admin_api, b, p)
-    app.extensions["dovetail"].pm.hook.customer_merged(survivor_id=a.id, merged_id=b.id)
+    dovetail(app).pm.hook.customer_merged(survivor_id=a.id, merged_id=b.id)
     db.session.commit()
     assert admin_api.get(f"/api/v1/orders/{o2['id']}").json["customer_id"] == a.id
     assert admin_api.get(f"/api/v1/orders?customer_id={a.id}").json["total"] == 2

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from core.db import db
+from core.state import dovetail
 
 HEAD = """\
 entity: ticket
@@ -51,7 +52,7 @@ def test_a_guard_over_the_limits_fails_the_transition_at_once(app, wf_dir, wf, m
     wf.write(wf_dir / "ticket.yaml",
              HEAD + '  close: {from: review, to: done, guard: "ticket.amount ** ticket.title_len > 0"}\n'
              .replace("ticket.title_len", "ticket.id"))
-    model = app.extensions["dovetail"].registry.workflow_entities["ticket"][0].model
+    model = dovetail(app).registry.workflow_entities["ticket"][0].model
     t = model(id=999_999, title="T", status="review", amount=Decimal("999999"), stamps=0)
     db.session.add(t)
     db.session.commit()

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from core.db import db
+from core.state import dovetail
 
 TICKET = """\
 entity: ticket
@@ -46,7 +47,7 @@ def ticket_file(wf_dir, wf):
 
 @pytest.fixture
 def make_ticket(app):
-    model = app.extensions["dovetail"].registry.workflow_entities["ticket"][0].model
+    model = dovetail(app).registry.workflow_entities["ticket"][0].model
 
     def factory(status: str = "open", amount: str = "0") -> object:
         t = model(title="T", status=status, amount=Decimal(amount), stamps=0)
