@@ -360,7 +360,7 @@ def perform(name: str, record: Any, key: str, user: Any, *, comment: str | None 
             audit.record(db.session, "transition", name, record.id,
                          before={machine.field: from_state}, after={machine.field: t.target},
                          note=f"{key}" + (f": {comment}" if comment else ""))
-            _dv().pm.hook.workflow_transitioned(entity=name, record=record, transition=key,
+            dovetail().pm.hook.workflow_transitioned(entity=name, record=record, transition=key,
                                                 from_state=from_state, to_state=t.target,
                                                 marks=t.marks, user=user)
             from core.events import TRANSITION_EVENT, emit

@@ -27,8 +27,8 @@ from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.events import emit
 from core.models import User
 from core.scope import get_for
-from core.statemachine import machine_for
 from core.state import dovetail
+from core.statemachine import machine_for
 from plugins.orders.models import (
     ZERO,
     Order,
