@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from core import hookimpl
+from core.events import TRANSITION_EVENT
 from core.models import CORE_MODELS
-from core.registry import MenuItem, Permission
+from core.registry import EventType, MenuItem, Permission
 
 
 @hookimpl
@@ -19,8 +20,15 @@ def register_permissions():
         Permission("core.audit.read", "Read and search the audit log"),
         Permission("core.plugin.read", "List plugins and their state"),
         Permission("core.report.read", "Open the reports page"),
+        Permission("core.config.apply", "Check and apply the config files (roles, workflows, custom fields)"),
         Permission("core.personal.export", "Export or erase a person's data on request (PIPL)"),
     ]
+
+
+@hookimpl
+def register_event_types():
+    return [EventType(TRANSITION_EVENT, "A workflow transition happened: entity, id, transition, "
+                                        "from_state, to_state, marks")]
 
 
 @hookimpl(trylast=True)
@@ -36,8 +44,16 @@ def register_menu_items():
 
 @hookimpl(tryfirst=True)
 def app_ready(app):
-    """Watch ``config/roles.yaml``: a changed file is checked and, when good, in force from the
-    next request (first, so plugins reloading their own files already see the new roles)."""
+    """Show admins why an edited ``roles.yaml`` was refused (users page)."""
     from core import roles
 
     roles.install(app)
+
+
+@hookimpl(tryfirst=True)
+def register_config_parts(app):
+    """``dovetail.yaml`` (its run-time part) and ``roles.yaml``, applied by ``dovetail config apply``."""
+    from core import roles
+    from core.activation import MainPart
+
+    return [MainPart(app), roles.part(app)]

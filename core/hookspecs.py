@@ -23,6 +23,7 @@ from core.registry import (
     CliCommand,
     CustomFieldEntity,
     Event,
+    EventType,
     MenuItem,
     Permission,
     PluginManifest,
@@ -126,11 +127,32 @@ def register_reports() -> list[Report]:
 
 
 @hookspec
+def register_event_types() -> list[EventType]:
+    """Return the string event types this plugin emits, named ``<plugin>.<thing>.<what>``.
+
+    Only declared types may be emitted (:func:`core.events.emit` raises in tests and logs an
+    error in production otherwise); a name declared twice stops start-up naming both plugins.
+    """
+
+
+@hookspec
 def app_ready(app: Any) -> None:
     """Called once after every plugin is registered and the app is fully built.
 
     Use it to load a plugin's own config files (workflows, custom fields) and to
     raise :class:`core.errors.ConfigError` when they are wrong.
+    """
+
+
+@hookspec
+def register_config_parts(app: Any) -> list[Any]:
+    """Return the run-time config files this plugin reads, as :class:`core.activation.ConfigPart`
+    objects (each with a unique ``name``).
+
+    Called once per app, after ``app_ready``. ``dovetail config apply`` checks every part's
+    documents, lets each write its database changes in one transaction and records one
+    version; every worker process then builds each part from that version's texts and
+    installs it. A part never reads its files per request.
     """
 
 
@@ -185,16 +207,37 @@ def workflow_definition(entity: str) -> Any:
 
 
 # ---------------------------------------------------------------------------
-# Events
+# Record lifecycle
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def workflow_transitioned(entity: str, record: Any, transition: str, from_state: str,
+                          to_state: str, marks: tuple[str, ...], user: Any) -> None:
+    """A workflow transition of ``record`` (an ``entity`` record) just happened.
+
+    Called by :func:`core.statemachine.perform` inside the transition's savepoint, after
+    the state change, the actions and the history row: raising rolls all of it back.
+    ``transition`` is the key in the workflow file, ``marks`` what it means (declared as
+    ``marks:`` there; react to these, not to names admins may rename), ``user`` the actor.
+    The plugin owning ``entity`` implements it (check ``entity`` first) and re-announces
+    the change through its own typed hooks (orders: ``order_status_changed``).
+    Return nothing.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Events (integrations only)
 # ---------------------------------------------------------------------------
 
 
 @hookspec
 def on_event(event: Event) -> None:
-    """Receive a domain event (``order.confirmed``, ``stock.low`` …).
+    """Receive a string event of a declared type (``orders.order.created`` …).
 
-    Called synchronously inside the transaction that emitted it: raising rolls the
-    whole change back, so only raise to veto. Never swallow your own errors.
+    For integrations that forward events (webhooks, logs); plugins react to each other
+    through typed hooks instead. Called synchronously inside the transaction that emitted
+    it: raising rolls the whole change back. Never swallow your own errors.
     """
 
 

@@ -64,8 +64,8 @@ def test_unknown_permission_in_roles_is_located_and_the_cli_says_so_in_one_line(
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].endswith("roles.yaml:8:9: error: unknown permission 'core.users.manage' in role "
-                             "'clerk'; declared by 'core': core.audit.read, core.personal.export, "
-                             "core.plugin.read, core.report.read, core.user.manage")
+                             "'clerk'; declared by 'core': core.audit.read, core.config.apply, "
+                             "core.personal.export, core.plugin.read, core.report.read")
 
 
 def test_several_mistakes_give_one_line_each(tmp_path, cli):

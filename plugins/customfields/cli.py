@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from core.cli import with_app
-from core.errors import ConfigError, Conflict
+from core.errors import ConfigError
 
 
 @click.group("fields")
@@ -46,31 +46,32 @@ def list_fields(entity: str | None, show_all: bool) -> None:
 
 
 @fields_group.command("check")
-@click.option("--force", is_flag=True, help="Accept a change even though stored values no longer fit.")
+@click.option("--force", is_flag=True, help="Report a change that strands stored values without failing.")
 @with_app
 def check(force: bool) -> None:
-    """Validate the file (file:line:column), count stored values a change strands, and apply it."""
+    """Validate the file (file:line:column) and count stored values a change strands; changes
+    nothing ('dovetail config apply' puts the file in force)."""
+    from core.activation import display
+    from core.cli import get_app
+    from core.config import read_text
+    from core.db import db
     from plugins.customfields import store
 
+    app = get_app()
     try:
-        loaded, found = store.force_accept("cli", forced=force, note="dovetail fields check"
-                                           + (" --force" if force else ""))
+        path = store.state(app).path
+        text = read_text(path, display(app, store.FILE_NAME)) if path.exists() else "fields: {}\n"
+        prepared = store.prepare({store.FILE_NAME: text}, applying=True, force=force)
     except ConfigError as exc:
         for issue in exc.issues:
-            click.echo(f"error: {issue}", err=True)
+            click.echo(str(issue), err=True)
         raise SystemExit(1) from None
-    except Conflict as exc:
-        for change in exc.fields.get("changes", []):
-            click.echo(f"error: {change['entity']}.{change['key']}: {change['misfits']} of "
-                       f"{change['checked']} stored value(s) no longer fit "
-                       f"({change['before']['type']} → {change['after']['type']})", err=True)
-        click.echo("error: refused; fix the values or run 'dovetail fields check --force'", err=True)
-        raise SystemExit(1) from None
-    for w in loaded.warnings:
+    finally:
+        db.session.rollback()
+    for w in prepared.loaded.warnings:
         click.echo(str(w), err=True)
-    for c in found:
-        verb = "forced" if c.misfits else "ok"
-        click.echo(f"{c.describe()} ({verb})")
-    visible = sum(1 for fd in loaded.defs.values() if not fd.hidden)
-    click.echo(f"{store.FILE_NAME}: {visible} field(s) in force, "
-               f"{len(loaded.defs) - visible} hidden.")
+    for c in prepared.found:
+        click.echo(f"{c.describe()} ({'accepted with --force' if c.misfits else 'ok'})")
+    visible = sum(1 for fd in prepared.defs.values() if not fd.hidden)
+    click.echo(f"{store.FILE_NAME}: {visible} field(s), {len(prepared.defs) - visible} hidden; "
+               "'dovetail config apply' puts the file in force.")

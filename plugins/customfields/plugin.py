@@ -65,9 +65,12 @@ def app_ready(app: Any) -> None:
 
     store.install(app)
 
-    @app.before_request
-    def _customfields_fresh() -> None:
-        store.refresh(write=True)
+
+@hookimpl
+def register_config_parts(app: Any) -> Any:
+    from plugins.customfields import store
+
+    return [store.config_part()]
 
 
 @hookimpl

@@ -51,26 +51,17 @@ def register_commands():
 
 @hookimpl
 def app_ready(app):
-    """Create the store; files are read lazily (the database may not exist yet) and re-read on change."""
+    """Create the store; the workflows come from the applied config version (core.activation)."""
     from plugins.workflows.store import store
 
     store(app)
 
-    @app.before_request
-    def _workflow_files_changed():
-        from flask import request
 
-        if request.endpoint == "static":
-            return None
-        st = store()
-        try:
-            st.refresh(apply=True)
-        except Exception:  # noqa: BLE001 - a reload problem must not take every page down; it is logged
-            from core.db import db
+@hookimpl
+def register_config_parts(app):
+    from plugins.workflows.store import config_part
 
-            db.session.rollback()
-            log.exception("reloading workflow files failed; the running versions stay")
-        return None
+    return [config_part()]
 
 
 @hookimpl
