@@ -13,11 +13,12 @@ import os
 import sys
 import traceback
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib.metadata import entry_points
 from types import MappingProxyType, ModuleType
 from typing import Any
 
+import click
 import pluggy
 
 from core import PROJECT, hookspecs
@@ -25,6 +26,7 @@ from core.errors import ConfigError, ConfigIssue, PluginError
 from core.registry import (
     CliCommand,
     CustomFieldEntity,
+    EventType,
     MenuItem,
     Permission,
     PluginManifest,
@@ -35,6 +37,8 @@ from core.registry import (
 
 ENTRY_POINT_GROUP = "dovetail.plugins"
 CORE_NAME = "core"
+#: Blueprint names the core registers itself (web pages, reports, API); plugins may not reuse them.
+CORE_WEB_BLUEPRINTS = ("core_web", "core_reports")
 
 
 @dataclass
@@ -177,7 +181,28 @@ class Registry:
     workflow_entities: dict[str, tuple[WorkflowEntity, str]] = field(default_factory=dict)
     custom_field_entities: dict[str, tuple[CustomFieldEntity, str]] = field(default_factory=dict)
     reports: dict[str, tuple[Report, str]] = field(default_factory=dict)
+    event_types: dict[str, tuple[EventType, str]] = field(default_factory=dict)
     settings: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    _frozen: bool = field(default=False, repr=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if getattr(self, "_frozen", False):
+            raise AttributeError(f"the plugin registry is frozen after start-up (cannot set '{name}')")
+        super().__setattr__(name, value)
+
+    def freeze(self) -> Registry:
+        """Make every collection read-only (mappings and tuples); called once at start-up."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, dict):
+                value = MappingProxyType({k: tuple(v) if isinstance(v, list) else
+                                          MappingProxyType(v) if isinstance(v, dict) else v
+                                          for k, v in value.items()})
+            elif isinstance(value, list):
+                value = tuple(value)
+            object.__setattr__(self, f.name, value)
+        object.__setattr__(self, "_frozen", True)
+        return self
 
     @property
     def enabled_names(self) -> list[str]:
@@ -249,6 +274,39 @@ def _check_prefix(owner: str, name: str, what: str) -> None:
                           f"name it '{owner}.…'")
 
 
+def _core_commands() -> dict[str | None, set[str]]:
+    """Names the core's own CLI uses: top-level commands, and each core group's commands."""
+    from core.cli import CORE_GROUPS, cli  # noqa: PLC0415 - core.cli imports the app lazily; avoid a cycle
+
+    taken: dict[str | None, set[str]] = {None: set(cli.commands)}
+    for name, cmd in cli.commands.items():
+        if isinstance(cmd, click.Group):
+            taken[name] = set(cmd.commands)
+    for group in CORE_GROUPS:
+        taken.setdefault(group, set())
+    return taken
+
+
+def _collect_commands(pm: pluggy.PluginManager, reg: Registry) -> None:
+    """A plugin command may not shadow a core command, nor another plugin's (per group)."""
+    core = _core_commands()
+    owners: dict[tuple[str | None, str], str] = {}
+    for cmd, owner in _collect(pm, "register_commands", CliCommand):
+        name = cmd.command.name or ""
+        where = f"'{cmd.group} {name}'" if cmd.group else f"'{name}'"
+        if cmd.group is not None and cmd.group not in core:
+            raise PluginError(owner, f"CLI command {where} names an unknown group '{cmd.group}'",
+                              f"groups plugins may add to: {', '.join(sorted(g for g in core if g))}")
+        if cmd.group is None and name in core.get(None, set()) or name in core.get(cmd.group, set()):
+            raise PluginError(owner, f"CLI command {where} shadows a core command",
+                              "choose another name (prefix it with the plugin name)")
+        if (cmd.group, name) in owners:
+            raise PluginError(owner, f"CLI command {where} already added",
+                              f"by plugin '{owners[(cmd.group, name)]}'")
+        owners[(cmd.group, name)] = owner
+        reg.commands.append((cmd, owner))
+
+
 def collect(pm: pluggy.PluginManager, plugins: list[Available]) -> Registry:
     """Gather and validate all start-up registrations."""
     from flask import Blueprint as FlaskBlueprint
@@ -265,7 +323,7 @@ def collect(pm: pluggy.PluginManager, plugins: list[Available]) -> Registry:
             raise PluginError(owner, f"duplicate permission '{perm.name}'",
                               f"already declared by '{reg.permissions[perm.name][1]}'")
         reg.permissions[perm.name] = (perm, owner)
-    prefixes: dict[str, str] = {}
+    prefixes: dict[str, str] = {"name:core": CORE_NAME}  # the core's own API blueprint
     for bp, owner in _collect(pm, "register_blueprints", FlaskBlueprint):
         prefix = bp.url_prefix or ""
         for key in (f"name:{bp.name}", f"url:{prefix}"):
@@ -274,13 +332,29 @@ def collect(pm: pluggy.PluginManager, plugins: list[Available]) -> Registry:
                                   f"by plugin '{prefixes[key]}'")
             prefixes[key] = owner
         reg.api_blueprints.append((bp, owner))
+    web_names: dict[str, str] = {f"blueprint name {n!r}": CORE_NAME for n in CORE_WEB_BLUEPRINTS}
     for bp, owner in _collect(pm, "register_web_blueprints", FlaskBlueprint):
+        for key in (f"blueprint name {bp.name!r}", f"URL prefix {bp.url_prefix!r}" if bp.url_prefix else ""):
+            if key and key in web_names:
+                raise PluginError(owner, f"web {key} already claimed", f"by plugin '{web_names[key]}'")
+            web_names[key] = owner
         reg.web_blueprints.append((bp, owner))
+    menu_keys: dict[str, str] = {}
     for item, owner in _collect(pm, "register_menu_items", MenuItem):
+        _check_prefix(owner, item.key, "menu key")
+        if item.key in menu_keys:
+            raise PluginError(owner, f"duplicate menu key '{item.key}'",
+                              f"already used by '{menu_keys[item.key]}'")
+        menu_keys[item.key] = owner
         reg.menu.append((item, owner))
     reg.menu.sort(key=lambda pair: (pair[0].order, pair[0].key))
-    for cmd, owner in _collect(pm, "register_commands", CliCommand):
-        reg.commands.append((cmd, owner))
+    _collect_commands(pm, reg)
+    for et, owner in _collect(pm, "register_event_types", EventType):
+        _check_prefix(owner, et.name, "event type")
+        if et.name in reg.event_types:
+            raise PluginError(owner, f"duplicate event type '{et.name}'",
+                              f"already declared by '{reg.event_types[et.name][1]}'")
+        reg.event_types[et.name] = (et, owner)
     for action, owner in _collect(pm, "register_workflow_actions", WorkflowAction):
         _check_prefix(owner, action.name, "workflow action")
         if action.name in reg.actions:

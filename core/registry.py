@@ -84,7 +84,9 @@ class WorkflowEntity:
     ``context(record)`` returns plain read-only data for guard expressions, keyed by
     the names in ``context_names`` (the check refuses any other name).
     ``default_workflow`` is the built-in definition (a dict shaped like the YAML file)
-    used when no workflow file overrides it.
+    used when no workflow file overrides it. ``marks`` are the meanings a transition of
+    this entity may declare (``marks: [cancelled]``) and the owning plugin acts on; the
+    workflow check refuses any other mark.
     """
 
     name: str
@@ -96,6 +98,7 @@ class WorkflowEntity:
     default_workflow: Mapping[str, Any] | None = None
     get_record: Callable[[int], Any] | None = None
     label: Callable[[Any], str] | None = None
+    marks: Mapping[str, str] = field(default_factory=dict)  # mark -> what it means (docs, hints)
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,9 @@ class Report:
     run: Callable[..., tuple[list[str], list[Sequence[Any]]]]
     params: Mapping[str, str] = field(default_factory=dict)
     extra_permissions: tuple[str, ...] = ()
+    #: what the figures mean (a message id: which orders count, how they are dated); shown
+    #: on the report page and returned by the API, so every report states its definitions
+    description: str = ""
 
     @property
     def permissions(self) -> tuple[str, ...]:
@@ -129,8 +135,20 @@ class Report:
 
 
 @dataclass(frozen=True)
+class EventType:
+    """A string event type a plugin emits for integrations (webhooks, logs).
+
+    Named ``<plugin>.<thing>.<what happened>`` (``orders.order.created``); the payload is
+    plain data. Plugins react to each other through typed hooks, not through these.
+    """
+
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class Event:
-    """A domain event: ``order.confirmed``, ``stock.low`` … with plain-data payload."""
+    """An emitted event of a declared :class:`EventType`, with its plain-data payload."""
 
     name: str
     payload: Mapping[str, Any]

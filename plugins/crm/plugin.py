@@ -124,12 +124,25 @@ def register_custom_field_entities():
     return [CustomFieldEntity("customer", Customer, "custom", "crm.customer")]
 
 
-@hookimpl
-def on_event(event):
-    from plugins.crm.history import ORDER_EVENTS, on_order_event
+@hookimpl(optionalhook=True)
+def order_created(order):
+    from plugins.crm.history import order_summary, record_order
 
-    if event.name in ORDER_EVENTS:
-        on_order_event(event.name, dict(event.payload))
+    record_order(order_summary(order))
+
+
+@hookimpl(optionalhook=True)
+def order_status_changed(order):
+    from plugins.crm.history import order_summary, record_order
+
+    record_order(order_summary(order))
+
+
+@hookimpl(optionalhook=True)
+def order_returned(order, returned_amount):
+    from plugins.crm.history import order_summary, record_order
+
+    record_order(order_summary(order), returned_amount=returned_amount)
 
 
 @hookimpl

@@ -13,7 +13,15 @@ from pathlib import Path
 from marshmallow import Schema, fields
 
 from core import hookimpl
-from core.registry import CliCommand, MenuItem, Permission, PluginManifest, Report, WorkflowAction
+from core.registry import (
+    CliCommand,
+    EventType,
+    MenuItem,
+    Permission,
+    PluginManifest,
+    Report,
+    WorkflowAction,
+)
 
 
 class InventorySettings(Schema):
@@ -188,3 +196,11 @@ def populate_demo(scale, seed):
     from plugins.inventory.demo import populate
 
     populate(scale, seed)
+
+
+@hookimpl
+def register_event_types():
+    from plugins.inventory.services import EVENT_STOCK_LOW
+
+    return [EventType(EVENT_STOCK_LOW, "Available stock of a product in a warehouse fell below its "
+                                       "reorder point")]

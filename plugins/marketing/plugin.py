@@ -84,9 +84,12 @@ def register_commands():
 @hookimpl
 def register_reports():
     from plugins.marketing.services import campaign_report
+    from plugins.orders.revenue import REVENUE_DEFINITION
 
     return [Report("marketing.campaign_effectiveness", "Campaign effectiveness", "marketing.report.read",
-                   campaign_report, {"status": "draft, active, paused or ended", "dashboard": "bar"})]
+                   campaign_report, {"status": "draft, active, paused or ended", "dashboard": "bar"},
+                   description=REVENUE_DEFINITION + " Promoted: orders with a discount or gift of the campaign; "
+                   "others: the other sales placed in the campaign's dates.")]
 
 
 @hookimpl(optionalhook=True)
@@ -110,12 +113,18 @@ def customer_merged(survivor_id, merged_id):
     move(survivor_id, merged_id)
 
 
-@hookimpl
-def on_event(event):
-    if event.name.startswith("order."):
-        from plugins.marketing.services import handle_event
+@hookimpl(optionalhook=True)
+def order_status_changed(order, marks):
+    from plugins.marketing.services import order_status_changed as react
 
-        handle_event(event)
+    react(order, marks)
+
+
+@hookimpl(optionalhook=True)
+def order_deleted(order):
+    from plugins.marketing.services import release_order_coupons
+
+    release_order_coupons(order.id, "order deleted")
 
 
 @hookimpl

@@ -882,10 +882,6 @@ def audience_query(campaign: Campaign, user: Any, q: str | None = None) -> Any:
     stmt = base.where(
         Customer.id.in_(ids), Customer.consent_marketing.is_(True))
     if q:
-        stmt = stmt.where(or_(Customer.region.ilike(f"%{_escape(q)}%", escape="\\"),
+        stmt = stmt.where(or_(Customer.region.icontains(q, autoescape=True),
                               Customer.tier == q))
     return stmt.order_by(Customer.id)
-
-
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

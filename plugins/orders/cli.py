@@ -17,7 +17,6 @@ from core.audit import acting_as
 from core.cli import with_app
 from core.db import db, quantize
 from core.errors import DovetailError
-from core.events import emit
 from core.export import write_csv, xlsx_bytes
 from core.tabular import RowError, count_rows, read_rows, require_columns
 from plugins.orders import services
@@ -171,7 +170,7 @@ def _save(group: list[dict[str, Any]], ext: str) -> Order:
             order.payments.append(Payment(kind="refund", amount=order.total, method="import", paid_at=placed))
     db.session.add(order)
     db.session.flush()
-    emit("order.created", **services.event_payload(order), imported=True)
+    services.announce_created(order, imported=True)
     return order
 
 

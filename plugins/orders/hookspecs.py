@@ -69,3 +69,55 @@ def order_return_received(order: Any, lines: list[tuple[Any, int]]) -> None:
 @hookspec(firstresult=True)
 def order_availability(product_ids: list[int]) -> Any:
     """Return ``{product_id: available_quantity}`` for display; None when not tracked."""
+
+
+# ---------------------------------------------------------------------------
+# Order lifecycle reactions (called by orders; implement with optionalhook=True)
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def order_created(order: Any, imported: bool) -> None:
+    """A new order was saved (flushed, inside its transaction, not yet committed).
+
+    ``order`` is the :class:`plugins.orders.models.Order` with its lines and adjustments
+    (``id``, ``number``, ``customer_id``, ``owner_id``, ``status``, ``total``,
+    ``discount_total``, ``currency``, ``placed_at``, ``lines``); read it, do not change it.
+    ``imported`` is True for historical orders loaded by ``dovetail import orders`` (they
+    may already be paid, completed or returned). Return nothing; raising rolls the
+    creation back.
+    """
+
+
+@hookspec
+def order_status_changed(order: Any, from_state: str, to_state: str, transition: str,
+                         marks: tuple[str, ...]) -> None:
+    """The order workflow moved ``order`` from ``from_state`` to ``to_state``.
+
+    Called inside the transition's transaction, after its actions ran and the order's
+    timestamps were set. ``transition`` is the key in the workflow file and ``marks``
+    what it means (``cancelled``, ``confirmed``, ``paid``, ``shipped``, ``completed``,
+    ``returned``, declared as ``marks:`` in the file): react to marks, never to the
+    transition's or state's name, which admins may rename. Return nothing; raising
+    refuses the transition and rolls it back.
+    """
+
+
+@hookspec
+def order_returned(order: Any, lines: list[tuple[Any, int]], returned_amount: Any,
+                   return_request: Any) -> None:
+    """Goods of ``order`` came back: ``lines`` are ``(order_line, quantity)`` of this return.
+
+    ``returned_amount`` (``Decimal``) is what those units cost the customer after order
+    discounts; ``return_request`` is the after-sales request (return workflow) or None for a
+    whole-order return. Called once per return, inside its transaction, after the lines'
+    ``returned_quantity`` were raised. Return nothing.
+    """
+
+
+@hookspec
+def order_deleted(order: Any) -> None:
+    """A draft ``order`` is about to be deleted (inside the deleting transaction).
+
+    Give back whatever it held (coupon uses). Return nothing; raising keeps the order.
+    """

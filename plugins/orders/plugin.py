@@ -11,6 +11,7 @@ from core import hookimpl
 from core.registry import (
     CliCommand,
     CustomFieldEntity,
+    EventType,
     MenuItem,
     Permission,
     PluginManifest,
@@ -128,7 +129,8 @@ def register_workflow_entities():
 
     return [
         WorkflowEntity("order", Order, "status", s.order_context, {"order": s.ORDER_CONTEXT}, "orders.order",
-                       default_workflow=_workflow("order"), label=lambda o: f"order {o.number}"),
+                       default_workflow=_workflow("order"), label=lambda o: f"order {o.number}",
+                       marks=s.MARK_HELP),
         WorkflowEntity("return", ReturnRequest, "status", s.return_context,
                        {"return": s.RETURN_CONTEXT, "order": s.ORDER_CONTEXT}, "orders.order",
                        default_workflow=_workflow("return"), label=lambda r: f"return {r.number}"),
@@ -150,11 +152,21 @@ def register_reports():
 
 
 @hookimpl
-def on_event(event):
-    if event.name.startswith("order."):
-        from plugins.orders.services import handle_event
+def register_event_types():
+    from plugins.orders import services as s
 
-        handle_event(event)
+    return [EventType(s.EVENT_CREATED, "An order was created (or imported)"),
+            EventType(s.EVENT_STATUS_CHANGED, "The order workflow moved an order (with marks)"),
+            EventType(s.EVENT_RETURNED, "Goods of an order came back (one event per return)"),
+            EventType(s.EVENT_DELETED, "A draft order was deleted")]
+
+
+@hookimpl
+def workflow_transitioned(entity, record, transition, from_state, to_state, marks):
+    if entity == "order":
+        from plugins.orders.services import after_transition
+
+        after_transition(record, transition, from_state, to_state, marks)
 
 
 @hookimpl(optionalhook=True)

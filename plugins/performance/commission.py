@@ -23,7 +23,7 @@ Drafts are regenerated from scratch each time; frozen statements are never touch
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -341,25 +341,27 @@ def action_record_payment(record: Statement, ctx: Any) -> None:
         record.payment_reference = str(ref)[:120]
 
 
+#: marks a statement transition may carry (``marks:`` in its workflow file) → (column, with actor).
 STAMPS = {"approved": ("approved_at", True), "paid": ("paid_at", False)}
+MARK_HELP = {"approved": "approves the statement (stamps approved_at and the approver)",
+             "paid": "records that the commission was paid (stamps paid_at)"}
 
 
-def handle_event(event: Any) -> None:
-    """Stamp ``approved_at``/``approved_by_id``/``paid_at`` when a statement enters those states."""
-    p = event.payload
-    if p.get("entity") != ENTITY or "to_state" not in p:
-        return
-    st = db.session.get(Statement, p.get("id"))
-    stamp = STAMPS.get(p["to_state"])
-    if st is None or stamp is None:
-        return
-    col, with_actor = stamp
-    if getattr(st, col) is None:
-        setattr(st, col, utcnow())
-        if with_actor:  # the actor of the transition just logged (CLI and tests have no request user)
-            st.approved_by_id = db.session.scalar(
-                select(TransitionLog.actor_id).where(TransitionLog.entity == ENTITY, TransitionLog.record_id == st.id)
-                .order_by(TransitionLog.id.desc()).limit(1))
+def after_transition(st: Statement, marks: Sequence[str]) -> None:
+    """Stamp ``approved_at``/``approved_by_id``/``paid_at`` when a transition marked
+    ``approved``/``paid`` happens (names in the workflow file may change, marks do not)."""
+    for mark in marks:
+        stamp = STAMPS.get(mark)
+        if stamp is None:
+            continue
+        col, with_actor = stamp
+        if getattr(st, col) is None:
+            setattr(st, col, utcnow())
+            if with_actor:  # the actor of the transition just logged (CLI and tests have no request user)
+                st.approved_by_id = db.session.scalar(
+                    select(TransitionLog.actor_id).where(TransitionLog.entity == ENTITY,
+                                                         TransitionLog.record_id == st.id)
+                    .order_by(TransitionLog.id.desc()).limit(1))
     db.session.flush()
 
 

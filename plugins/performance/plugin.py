@@ -133,7 +133,7 @@ def register_workflow_entities():
     default = yaml.safe_load((HERE / "workflows" / "commission_statement.yaml").read_text(encoding="utf-8"))
     return [WorkflowEntity(c.ENTITY, Statement, "status", c.statement_context, {"statement": c.CONTEXT_NAMES},
                            "performance.statement", default_workflow=default,
-                           get_record=lambda i: db.session.get(Statement, i),
+                           get_record=lambda i: db.session.get(Statement, i), marks=c.MARK_HELP,
                            label=lambda s: f"commission statement {s.period} of {s.rep.username}")]
 
 
@@ -145,11 +145,11 @@ def register_reports():
 
 
 @hookimpl
-def on_event(event):
-    if event.name.startswith("commission_statement."):
-        from plugins.performance.commission import handle_event
+def workflow_transitioned(entity, record, marks):
+    from plugins.performance import commission
 
-        handle_event(event)
+    if entity == commission.ENTITY:
+        commission.after_transition(record, marks)
 
 
 @hookimpl

@@ -24,7 +24,7 @@ from core.statemachine import Machine, machine_from_dict
 TOP_KEYS = ("entity", "field", "description", "states", "transitions", "state_map")
 STATE_KEYS = ("label", "initial", "final", "description")
 TRANSITION_KEYS = ("from", "to", "label", "permission", "roles", "guard", "guard_message", "actions",
-                   "comment_required", "inputs", "approvals", "description")
+                   "comment_required", "inputs", "approvals", "description", "marks")
 INPUT_KEYS = ("label", "type", "required", "max_length", "pattern", "choices")
 INPUT_TYPES = ("string", "text", "integer", "decimal", "date")
 APPROVAL_KEYS = ("role", "count")
@@ -274,8 +274,31 @@ class _Checker:
                     self.action(a, path + ("actions", i), ent)
         if "inputs" in t:
             self.inputs(t["inputs"], path + ("inputs",))
+        if "marks" in t:
+            self.marks(t["marks"], path + ("marks",), ent)
         if "approvals" in t:
             self.approvals(t["approvals"], path + ("approvals",))
+
+    def marks(self, value: Any, path: tuple, ent: Any) -> None:
+        """``marks: [cancelled]``: only meanings the entity's plugin declares and acts on."""
+        items = [(path, value)] if isinstance(value, str) else \
+            [(path + (i,), v) for i, v in enumerate(value)] if isinstance(value, list) else None
+        if items is None:
+            self.err(path, "marks must be a list of names (hint: marks: [cancelled])")
+            return
+        known = dict(getattr(ent, "marks", None) or {}) if ent is not None else None
+        seen: set[str] = set()
+        for p, mark in items:
+            if not isinstance(mark, str):
+                self.err(p, "a mark is a name like cancelled")
+                continue
+            if mark in seen:
+                self.err(p, f"mark '{mark}' listed twice")
+            elif known is not None and mark not in known:
+                hint = (f" (hint: marks known to '{ent.name}': {', '.join(sorted(known))})" if known
+                        else f" (hint: entity '{ent.name}' declares no marks)")
+                self.err(p, f"unknown mark '{mark}' for entity '{ent.name}'{hint}")
+            seen.add(mark)
 
     def permission(self, perm: Any, path: tuple) -> None:
         if not isinstance(perm, str):
