@@ -20,7 +20,9 @@ def test_scaffolded_plugin_passes_its_own_tests(tmp_path, config_dir, cli):
     for rel in ("pyproject.toml", "README.md", "dovetail_rewards/plugin.py", "dovetail_rewards/models.py",
                 "dovetail_rewards/api.py", "dovetail_rewards/schemas.py", "dovetail_rewards/web.py",
                 "dovetail_rewards/cli.py", "dovetail_rewards/templates/rewards/index.html",
-                "dovetail_rewards/migrations/versions/0001_initial.py", "tests/test_rewards.py"):
+                "dovetail_rewards/migrations/versions/0001_initial.py", "tests/test_rewards.py", "babel.cfg",
+                "dovetail_rewards/translations/zh_Hans_CN/LC_MESSAGES/messages.po",
+                "dovetail_rewards/translations/zh_Hans_CN/LC_MESSAGES/messages.mo"):
         assert (root / rel).is_file(), rel
     pyproject = (root / "pyproject.toml").read_text()
     assert '[project.entry-points."dovetail.plugins"]\nrewards = "dovetail_rewards.plugin"' in pyproject
@@ -28,7 +30,7 @@ def test_scaffolded_plugin_passes_its_own_tests(tmp_path, config_dir, cli):
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=", "-q", str(root)],
                           cwd=str(root), env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert "12 passed" in proc.stdout, proc.stdout[-2000:]
+    assert "13 passed" in proc.stdout, proc.stdout[-2000:]
     lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--line-length", "120", str(root)],
                           capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout

@@ -3,7 +3,8 @@
 Every ``*.tmpl`` file under ``template/`` is copied with ``${name}`` (plugin name),
 ``${pkg}`` (import package ``dovetail_<name>``), ``${dist}`` (distribution
 ``dovetail-<name>``) and ``${Title}`` substituted; ``__pkg__`` and ``__name__`` in
-paths become the package and plugin names. The result passes its own tests.
+paths become the package and plugin names; ``.po`` catalogues are compiled to ``.mo``.
+The result passes its own tests.
 """
 
 from __future__ import annotations
@@ -61,7 +62,23 @@ def scaffold(name: str, dest: Path | str = ".") -> Path:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
+        if path.suffix == ".po":
+            compile_catalogue(path)
     return root
 
 
-__all__ = ["scaffold", "render", "check_name", "names"]
+def compile_catalogue(po: Path) -> Path:
+    """Write ``messages.mo`` next to ``po`` (what ``pybabel compile`` does), so the new
+    plugin's Chinese texts work before anyone runs pybabel."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    with po.open("rb") as fh:
+        catalogue = read_po(fh)
+    mo = po.with_suffix(".mo")
+    with mo.open("wb") as fh:
+        write_mo(fh, catalogue)
+    return mo
+
+
+__all__ = ["scaffold", "render", "check_name", "names", "compile_catalogue"]

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -33,20 +34,20 @@ def _category_choices(blank: str) -> list[tuple[str, str]]:
     return [("", blank)] + [(str(c.id), c.name) for c in cats]
 
 class ProductForm(FlaskForm):
-    sku = StringField("SKU", validators=[DataRequired(), Length(max=64)])
-    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    category_id = SelectField("Category", choices=[], validate_choice=False)
-    unit = StringField("Unit", default="件", validators=[DataRequired(), Length(max=20)])
-    price = DecimalField("Price", places=2, validators=[DataRequired()])
-    cost = DecimalField("Cost", places=2, validators=[Optional()])
-    active = BooleanField("Active", default=True)
-    barcode = StringField("Barcode", validators=[Optional(), Length(max=64)])
-    description = TextAreaField("Description", validators=[Optional()])
+    sku = StringField(_l("SKU"), validators=[DataRequired(), Length(max=64)])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    category_id = SelectField(_l("Category"), choices=[], validate_choice=False)
+    unit = StringField(_l("Unit"), default="件", validators=[DataRequired(), Length(max=20)])
+    price = DecimalField(_l("Price"), places=2, validators=[DataRequired()])
+    cost = DecimalField(_l("Cost"), places=2, validators=[Optional()])
+    active = BooleanField(_l("Active"), default=True)
+    barcode = StringField(_l("Barcode"), validators=[Optional(), Length(max=64)])
+    description = TextAreaField(_l("Description"), validators=[Optional()])
 
 class CategoryForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=80)])
-    parent_id = SelectField("Parent category", choices=[], validate_choice=False)
-    description = TextAreaField("Description", validators=[Optional()])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=80)])
+    parent_id = SelectField(_l("Parent category"), choices=[], validate_choice=False)
+    description = TextAreaField(_l("Description"), validators=[Optional()])
 
 def _attach_errors(form: FlaskForm, exc: DovetailError) -> None:
     """Show service-level field errors next to the form fields (others as a flash message)."""

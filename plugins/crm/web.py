@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
@@ -68,18 +69,18 @@ def _fail(exc: DovetailError, fallback: str):
 
 
 class CustomerForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
-    phone = StringField("Mobile", validators=[Optional(), Length(max=40)])
-    phones = StringField("Other numbers (comma separated)", validators=[Optional(), Length(max=300)])
-    email = StringField("E-mail", validators=[Optional(), Length(max=200)])
-    address = StringField("Address", validators=[Optional(), Length(max=300)])
-    region = StringField("Region", validators=[Optional(), Length(max=80)])
-    tier = SelectField("Tier", choices=[], validate_choice=False)
-    tags = StringField("Tags (comma separated)", validators=[Optional(), Length(max=400)])
-    source = StringField("Source", validators=[Optional(), Length(max=60)])
-    consent_marketing = BooleanField("Agrees to marketing contact")
-    external_code = StringField("External code", validators=[Optional(), Length(max=64)])
-    notes = TextAreaField("Notes", validators=[Optional()])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    phone = StringField(_l("Mobile"), validators=[Optional(), Length(max=40)])
+    phones = StringField(_l("Other numbers (comma separated)"), validators=[Optional(), Length(max=300)])
+    email = StringField(_l("E-mail"), validators=[Optional(), Length(max=200)])
+    address = StringField(_l("Address"), validators=[Optional(), Length(max=300)])
+    region = StringField(_l("Region"), validators=[Optional(), Length(max=80)])
+    tier = SelectField(_l("Tier"), choices=[], validate_choice=False)
+    tags = StringField(_l("Tags (comma separated)"), validators=[Optional(), Length(max=400)])
+    source = StringField(_l("Source"), validators=[Optional(), Length(max=60)])
+    consent_marketing = BooleanField(_l("Agrees to marketing contact"))
+    external_code = StringField(_l("External code"), validators=[Optional(), Length(max=64)])
+    notes = TextAreaField(_l("Notes"), validators=[Optional()])
 
 
 def _filters() -> list[dict[str, Any]]:
@@ -364,15 +365,15 @@ def merge():
 
 
 class SegmentForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
-    description = StringField("Description", validators=[Optional(), Length(max=2000)])
-    tier = StringField("Tiers (comma separated)", validators=[Optional()])
-    tags = StringField("Any of the tags (comma separated)", validators=[Optional()])
-    region = StringField("Regions (comma separated)", validators=[Optional()])
-    min_spend = DecimalField("Minimum spend", places=2, validators=[Optional()])
-    max_spend = DecimalField("Maximum spend", places=2, validators=[Optional()])
-    last_purchase_after = DateField("Last purchase on or after", validators=[Optional()])
-    last_purchase_before = DateField("Last purchase before", validators=[Optional()])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    description = StringField(_l("Description"), validators=[Optional(), Length(max=2000)])
+    tier = StringField(_l("Tiers (comma separated)"), validators=[Optional()])
+    tags = StringField(_l("Any of the tags (comma separated)"), validators=[Optional()])
+    region = StringField(_l("Regions (comma separated)"), validators=[Optional()])
+    min_spend = DecimalField(_l("Minimum spend"), places=2, validators=[Optional()])
+    max_spend = DecimalField(_l("Maximum spend"), places=2, validators=[Optional()])
+    last_purchase_after = DateField(_l("Last purchase on or after"), validators=[Optional()])
+    last_purchase_before = DateField(_l("Last purchase before"), validators=[Optional()])
 
 
 @bp.route("/segments", methods=["GET", "POST"])
@@ -434,14 +435,14 @@ def segment(segment_id: int):
 
 
 class LeadForm(FlaskForm):
-    title = StringField("Title", validators=[DataRequired(), Length(max=200)])
-    contact_name = StringField("Contact name", validators=[Optional(), Length(max=120)])
-    phone = StringField("Mobile", validators=[Optional(), Length(max=40)])
-    email = StringField("E-mail", validators=[Optional(), Length(max=200)])
-    source = StringField("Source", validators=[Optional(), Length(max=60)])
-    expected_amount = DecimalField("Expected amount", places=2, validators=[Optional()])
-    expected_close = DateField("Expected close", validators=[Optional()])
-    notes = TextAreaField("Notes", validators=[Optional()])
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
+    contact_name = StringField(_l("Contact name"), validators=[Optional(), Length(max=120)])
+    phone = StringField(_l("Mobile"), validators=[Optional(), Length(max=40)])
+    email = StringField(_l("E-mail"), validators=[Optional(), Length(max=200)])
+    source = StringField(_l("Source"), validators=[Optional(), Length(max=60)])
+    expected_amount = DecimalField(_l("Expected amount"), places=2, validators=[Optional()])
+    expected_close = DateField(_l("Expected close"), validators=[Optional()])
+    notes = TextAreaField(_l("Notes"), validators=[Optional()])
 
 
 @bp.route("/leads", methods=["GET", "POST"], endpoint="leads")
@@ -474,7 +475,7 @@ def leads_page():
     if request.args.get("status"):
         stmt = stmt.where(Lead.status == request.args["status"])
     if request.args.get("q"):
-        stmt = stmt.where(Lead.title.ilike(services.like_pattern(request.args["q"].strip()), escape="\\"))
+        stmt = stmt.where(Lead.title.icontains(request.args["q"].strip(), autoescape=True))
     args = {"page": _page(), "per_page": PER_PAGE}
     rows, total = page_of(apply_sort(stmt, Lead, None), args)
     machine = statemachine.machine_for("lead")

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from flask_wtf import FlaskForm
 from marshmallow import ValidationError as MarshmallowError
@@ -19,7 +20,6 @@ from core.db import db
 from core.errors import DovetailError
 from core.scope import get_for, select_for
 from plugins.catalog.models import Product
-from plugins.catalog.services import like_pattern
 from plugins.inventory import services
 from plugins.inventory.api import post_movement
 from plugins.inventory.models import Movement, StockLevel, Warehouse
@@ -66,8 +66,7 @@ def stock():
     stmt = select_for(StockLevel, STOCK_READ, user).join(Product, Product.id == StockLevel.product_id)
     q = request.args.get("q", "").strip()
     if q:
-        pat = like_pattern(q)
-        stmt = stmt.where(or_(Product.sku.ilike(pat, escape="\\"), Product.name.ilike(pat, escape="\\")))
+        stmt = stmt.where(or_(Product.sku.icontains(q, autoescape=True), Product.name.icontains(q, autoescape=True)))
     wid = _int_arg("warehouse_id")
     if wid is not None:
         stmt = stmt.where(StockLevel.warehouse_id == wid)
@@ -102,10 +101,9 @@ def movements():
         stmt = stmt.where(Movement.kind == kind)
     q = request.args.get("q", "").strip()
     if q:
-        pat = like_pattern(q)
         stmt = stmt.join(Product, Product.id == Movement.product_id).where(
-            or_(Product.sku.ilike(pat, escape="\\"), Product.name.ilike(pat, escape="\\"),
-                Movement.reference.ilike(pat, escape="\\")))
+            or_(Product.sku.icontains(q, autoescape=True), Product.name.icontains(q, autoescape=True),
+                Movement.reference.icontains(q, autoescape=True)))
     rows, total = page_of(apply_sort(stmt, Movement, None, default="-id"), {"page": page, "per_page": PER_PAGE})
     filters = [{"name": "warehouse_id", "label": _("Warehouse"), "choices": _warehouse_choices()},
                {"name": "kind", "label": _("Kind"), "choices": [
@@ -116,16 +114,16 @@ def movements():
 
 
 class MovementForm(FlaskForm):
-    kind = SelectField("Kind", choices=[("receipt", "Receipt"), ("issue", "Issue"),
-                                        ("adjustment", "Adjustment"), ("transfer", "Transfer")])
-    sku = StringField("SKU", validators=[DataRequired(), Length(max=64)])
-    warehouse_id = SelectField("Warehouse", choices=[], validate_choice=False, validators=[DataRequired()])
-    to_warehouse_id = SelectField("To warehouse (transfers)", choices=[], validate_choice=False)
-    quantity = IntegerField("Quantity (adjustments: + or −)", validators=[Optional()])
-    counted = IntegerField("Counted quantity (adjustments instead of quantity)", validators=[Optional()])
-    reason = StringField("Reason", validators=[Optional(), Length(max=200)])
-    reference = StringField("Reference", validators=[Optional(), Length(max=100)])
-    unit_cost = StringField("Unit cost (receipts)", validators=[Optional(), Length(max=20)])
+    kind = SelectField(_l("Kind"), choices=[("receipt", _l("Receipt")), ("issue", _l("Issue")),
+                                            ("adjustment", _l("Adjustment")), ("transfer", _l("Transfer"))])
+    sku = StringField(_l("SKU"), validators=[DataRequired(), Length(max=64)])
+    warehouse_id = SelectField(_l("Warehouse"), choices=[], validate_choice=False, validators=[DataRequired()])
+    to_warehouse_id = SelectField(_l("To warehouse (transfers)"), choices=[], validate_choice=False)
+    quantity = IntegerField(_l("Quantity (adjustments: + or −)"), validators=[Optional()])
+    counted = IntegerField(_l("Counted quantity (adjustments instead of quantity)"), validators=[Optional()])
+    reason = StringField(_l("Reason"), validators=[Optional(), Length(max=200)])
+    reference = StringField(_l("Reference"), validators=[Optional(), Length(max=100)])
+    unit_cost = StringField(_l("Unit cost (receipts)"), validators=[Optional(), Length(max=20)])
 
 
 @bp.route("/movements/new", methods=["GET", "POST"])
@@ -168,10 +166,10 @@ def movement_form():
 
 
 class WarehouseForm(FlaskForm):
-    code = StringField("Code", validators=[DataRequired(), Length(max=32)])
-    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
-    address = StringField("Address", validators=[Optional(), Length(max=300)])
-    active = BooleanField("Active", default=True)
+    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=32)])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    address = StringField(_l("Address"), validators=[Optional(), Length(max=300)])
+    active = BooleanField(_l("Active"), default=True)
 
 
 @bp.get("/warehouses")

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
@@ -28,8 +29,8 @@ C_READ, C_WRITE = "marketing.campaign.read", "marketing.campaign.write"
 P_READ, P_WRITE = "marketing.promotion.read", "marketing.promotion.write"
 PER_PAGE = 50
 
-KIND_LABELS = {"percent": "Percent off", "amount": "Amount off", "tiered": "Spend X save Y (满减)",
-               "gift": "Buy X get a gift (赠品)"}
+KIND_LABELS = {"percent": _l("Percent off"), "amount": _l("Amount off"), "tiered": _l("Spend X save Y (满减)"),
+               "gift": _l("Buy X get a gift (赠品)")}
 
 
 def _page() -> int:
@@ -56,14 +57,15 @@ def _attach_errors(form: FlaskForm, exc: DovetailError) -> None:
 
 
 class CampaignForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
-    channel = SelectField("Channel", choices=[(c, c) for c in CHANNELS], default="online")
-    starts_on = DateField("Starts on", validators=[DataRequired()])
-    ends_on = DateField("Ends on", validators=[DataRequired()])
-    budget = StringField("Budget", default="0.00", validators=[Optional()])
-    segment_id = SelectField("Target segment", choices=[], validate_choice=False)
-    status = SelectField("Status", choices=[(s, s) for s in CAMPAIGN_STATUSES], default="draft")
-    description = TextAreaField("Description", validators=[Optional()])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    channel = SelectField(_l("Channel"), choices=[(c, c) for c in CHANNELS], default="online")
+    starts_on = DateField(_l("Starts on"), validators=[DataRequired()])
+    ends_on = DateField(_l("Ends on"), validators=[DataRequired()])
+    budget = StringField(_l("Budget"), default="0.00", validators=[Optional()])
+    segment_id = SelectField(_l("Target segment"), choices=[], validate_choice=False)
+    status = SelectField(_l("Status"), choices=[(s, _l(s)) for s in CAMPAIGN_STATUSES],
+                         default="draft")
+    description = TextAreaField(_l("Description"), validators=[Optional()])
 
 
 def _segment_choices() -> list[tuple[str, str]]:
@@ -166,30 +168,31 @@ def campaign_form(campaign_id: int | None = None):
 
 
 class PromotionForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
-    campaign_id = SelectField("Campaign", choices=[], validate_choice=False)
-    kind = SelectField("Kind", choices=[(k, KIND_LABELS[k]) for k in KINDS])
-    scope = SelectField("Applies to", choices=[("order", "Eligible subtotal"), ("lines", "Each eligible line")])
-    percent = StringField("Percent off (10 means 10 percent off)", validators=[Optional()])
-    amount = StringField("Amount off", validators=[Optional()])
-    tiers = StringField("满减 tiers (300:30, 500:60)", validators=[Optional()])
-    buy_quantity = IntegerField("Buy quantity", default=0, validators=[Optional(), NumberRange(min=0)])
-    gift_sku = StringField("Gift product SKU", validators=[Optional(), Length(max=64)])
-    gift_quantity = IntegerField("Gift quantity", default=1, validators=[Optional(), NumberRange(min=1)])
-    gift_repeat = BooleanField("Gift for each full multiple")
-    product_skus = StringField("Eligible product SKUs (comma separated; empty: all)", validators=[Optional()])
-    category_ids = SelectField("Eligible category", choices=[], validate_choice=False)
-    customer_tiers = StringField("Customer tiers (comma separated)", validators=[Optional()])
-    customer_tags = StringField("Customer tags (comma separated)", validators=[Optional()])
-    segment_id = SelectField("Customer segment", choices=[], validate_choice=False)
-    starts_on = DateField("Starts on", validators=[Optional()])
-    ends_on = DateField("Ends on", validators=[Optional()])
-    min_spend = StringField("Minimum spend", default="0.00", validators=[Optional()])
-    stackable = BooleanField("Stackable with other promotions", default=True)
-    priority = IntegerField("Priority (higher first)", default=0, validators=[Optional()])
-    requires_coupon = BooleanField("Needs a coupon code")
-    active = BooleanField("Active", default=True)
-    description = TextAreaField("Description", validators=[Optional()])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    campaign_id = SelectField(_l("Campaign"), choices=[], validate_choice=False)
+    kind = SelectField(_l("Kind"), choices=[(k, KIND_LABELS[k]) for k in KINDS])
+    scope = SelectField(_l("Applies to"), choices=[("order", _l("Eligible subtotal")),
+                                                       ("lines", _l("Each eligible line"))])
+    percent = StringField(_l("Percent off (10 means 10 percent off)"), validators=[Optional()])
+    amount = StringField(_l("Amount off"), validators=[Optional()])
+    tiers = StringField(_l("满减 tiers (300:30, 500:60)"), validators=[Optional()])
+    buy_quantity = IntegerField(_l("Buy quantity"), default=0, validators=[Optional(), NumberRange(min=0)])
+    gift_sku = StringField(_l("Gift product SKU"), validators=[Optional(), Length(max=64)])
+    gift_quantity = IntegerField(_l("Gift quantity"), default=1, validators=[Optional(), NumberRange(min=1)])
+    gift_repeat = BooleanField(_l("Gift for each full multiple"))
+    product_skus = StringField(_l("Eligible product SKUs (comma separated; empty: all)"), validators=[Optional()])
+    category_ids = SelectField(_l("Eligible category"), choices=[], validate_choice=False)
+    customer_tiers = StringField(_l("Customer tiers (comma separated)"), validators=[Optional()])
+    customer_tags = StringField(_l("Customer tags (comma separated)"), validators=[Optional()])
+    segment_id = SelectField(_l("Customer segment"), choices=[], validate_choice=False)
+    starts_on = DateField(_l("Starts on"), validators=[Optional()])
+    ends_on = DateField(_l("Ends on"), validators=[Optional()])
+    min_spend = StringField(_l("Minimum spend"), default="0.00", validators=[Optional()])
+    stackable = BooleanField(_l("Stackable with other promotions"), default=True)
+    priority = IntegerField(_l("Priority (higher first)"), default=0, validators=[Optional()])
+    requires_coupon = BooleanField(_l("Needs a coupon code"))
+    active = BooleanField(_l("Active"), default=True)
+    description = TextAreaField(_l("Description"), validators=[Optional()])
 
 
 def _promotion_form(p: Promotion | None) -> PromotionForm:
@@ -243,7 +246,7 @@ def promotions():
         args["active"] = request.args["active"] == "true"
     stmt = promotion_filters(select_for(Promotion, P_READ, user), args)
     rows, total = page_of(apply_sort(stmt, Promotion, None, default="-priority"), args)
-    filters = [{"name": "kind", "label": _("Kind"), "choices": [(k, _(KIND_LABELS[k])) for k in KINDS]},
+    filters = [{"name": "kind", "label": _("Kind"), "choices": [(k, KIND_LABELS[k]) for k in KINDS]},
                {"name": "active", "label": _("Status"),
                 "choices": [("true", _("Active")), ("false", _("Inactive"))]}]
     return render_template("marketing/promotions.html", rows=rows, total=total, page=args["page"],
@@ -314,12 +317,12 @@ def _tiers_text(p: Promotion) -> str:
 
 
 class CouponForm(FlaskForm):
-    count = IntegerField("How many codes", default=10, validators=[Optional(), NumberRange(min=1, max=10000)])
-    code = StringField("Or one code", validators=[Optional(), Length(min=3, max=64)])
-    prefix = StringField("Prefix", validators=[Optional(), Length(max=16)])
-    usage_limit = IntegerField("Uses per code (empty: unlimited)", default=1,
+    count = IntegerField(_l("How many codes"), default=10, validators=[Optional(), NumberRange(min=1, max=10000)])
+    code = StringField(_l("Or one code"), validators=[Optional(), Length(min=3, max=64)])
+    prefix = StringField(_l("Prefix"), validators=[Optional(), Length(max=16)])
+    usage_limit = IntegerField(_l("Uses per code (empty: unlimited)"), default=1,
                                validators=[Optional(), NumberRange(min=1)])
-    per_customer_limit = IntegerField("Uses per customer (empty: unlimited)", default=1,
+    per_customer_limit = IntegerField(_l("Uses per customer (empty: unlimited)"), default=1,
                                       validators=[Optional(), NumberRange(min=1)])
 
 

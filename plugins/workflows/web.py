@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from core.auth import has_permission, require
 from core.errors import NotFound
@@ -15,8 +16,8 @@ from plugins.workflows.store import count_outside, known_from_app, store
 bp = Blueprint("workflows_web", __name__, url_prefix="/workflows", template_folder="templates")
 
 PER_PAGE = 50
-STATUSES = [("active", "Active (file)"), ("built-in", "Built-in"), ("refused", "Refused"),
-            ("skipped", "Skipped"), ("pending", "Pending"), ("removed", "Removed")]
+STATUSES = [("active", _l("Active (file)")), ("built-in", _l("Built-in")), ("refused", _l("Refused")),
+            ("skipped", _l("Skipped")), ("pending", _l("Pending")), ("removed", _l("Removed"))]
 
 
 @bp.get("/")
@@ -33,7 +34,7 @@ def index():
     page = max(page, 1)
     return render_template("workflows/index.html", rows=rows[(page - 1) * PER_PAGE:page * PER_PAGE],
                            total=len(rows), page=page, per_page=PER_PAGE,
-                           statuses=[(key, _(label)) for key, label in STATUSES],
+                           statuses=STATUSES,
                            can_manage=has_permission(user, MANAGE))
 
 
