@@ -414,6 +414,9 @@ def install(app: Flask) -> ActivationState:
     parts.sort(key=lambda p: order.get(p.name, 2))
     interval = float(app.config.get("DOVETAIL_CONFIG_CHECK_SECONDS", 0.0 if dv.config.testing else 1.0))
     st = app.extensions[EXT_KEY] = ActivationState(parts, interval)
+    with app.app_context():  # the files as found at start, until a version row is seen
+        _load_files(app, st)
+        db.session.remove()
 
     @app.before_request
     def _config_version() -> None:

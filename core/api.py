@@ -493,6 +493,39 @@ class PluginSchema(Schema):
     error = fields.String(allow_none=True)
 
 
+class ConfigApplyArgs(Schema):
+    force = fields.Boolean(load_default=False)
+
+
+class ConfigApplied(Schema):
+    version = fields.Integer()
+    digest = fields.String()
+    unchanged = fields.Boolean()
+    notices = fields.List(fields.String())
+
+
+@core_blp.route("/config/apply")
+class ConfigApplyView(MethodView):
+    @permission_required("core.config.apply")
+    @core_blp.arguments(ConfigApplyArgs, location="query")
+    @core_blp.response(200, ConfigApplied)
+    def post(self, args):
+        """Check every config file and put them in force in every worker (422 lists located errors)"""
+        from core import activation
+        from core.errors import ConfigError
+        from core.errors import ValidationError as Invalid
+
+        user = require("core.config.apply")
+        try:
+            done = activation.apply(current_app, actor=user.username, force=args["force"],
+                                    note="POST /api/v1/config/apply")
+        except ConfigError as exc:
+            raise Invalid("The config files have errors; nothing was applied and the version in force "
+                          "stays.", fields={"files": [str(i) for i in exc.issues]}) from None
+        return {"version": done.version, "digest": done.digest, "unchanged": done.unchanged,
+                "notices": done.notices}
+
+
 @core_blp.route("/plugins")
 class PluginsView(MethodView):
     @core_blp.response(200, PluginSchema(many=True))
