@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
@@ -153,6 +153,9 @@ def customer(customer_id: int):
                            purchases=purchases, leads=lead_rows, types=ACTIVITY_TYPES,
                            custom_cols=custom.columns("customer", user),
                            can_update=has_permission(user, UPDATE),
+                           # a new order for this customer, when orders is enabled (optional)
+                           can_order=("orders_web.new_order" in current_app.view_functions
+                                      and has_permission(user, "orders.order.create")),
                            can_write_activity=has_permission(user, services.ACT_WRITE),
                            can_release=c.owner_id is not None and (
                                c.owner_id == user.id or has_permission(user, pool.MANAGE)),

@@ -164,7 +164,8 @@ def _body_from_form(form: Any) -> dict[str, Any]:
 def new_order():
     user = require(CREATE)
     errors: dict[str, Any] = {}
-    form = request.form
+    # a GET may preselect the customer (?customer_id=, the customer page's "new order" link)
+    form = request.form if request.method == "POST" else request.args
     if request.method == "POST":
         body = _body_from_form(form)
         body["customer_id"] = int(form["customer_id"]) if form.get("customer_id", "").isdigit() else None
