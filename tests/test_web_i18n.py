@@ -260,3 +260,15 @@ def test_customer_page_offers_a_new_order_for_the_customer(app, client, demo):
     with app.app_context():
         form = client.get(f"/orders/new?customer_id={cid}").get_data(as_text=True)
     assert re.search(rf'<option[^>]*value="{cid}"[^>]*selected|<option selected[^>]*value="{cid}"', form)
+
+
+def test_phone_layout_rules_exist():
+    """A 390 px wide screen: the menu scrolls sideways and list tables scroll in their own box
+    (the rules live in one media query of dovetail.css; no inline styles under the CSP)."""
+    css = (REPO / "core" / "web" / "static" / "dovetail.css").read_text(encoding="utf-8")
+    m = re.search(r"@media \(max-width: (\d+)px\) \{(.*?)\n\}", css, re.S)
+    assert m and int(m.group(1)) >= 390
+    rules = m.group(2)
+    assert re.search(r"nav\.menu \{[^}]*overflow-x:auto", rules)
+    assert re.search(r"table\.list \{[^}]*display:block;[^}]*overflow-x:auto", rules)
+    assert re.search(r"header\.top \{[^}]*flex-wrap:wrap", rules)
