@@ -66,6 +66,29 @@ def init(admin_name: str, password_stdin: bool, if_new: bool, demo_scale: float)
         populate_demo(app, demo_scale, 42)
         db.session.commit()
         click.echo("Demo data loaded.")
+        for line in demo_logins(("manager", "rep")):
+            click.echo(line)
+
+
+def demo_logins(roles: tuple[str, ...]) -> list[str]:
+    """A new password (shown once) for the first active user of each role in ``roles`` that
+    the demo data created, so a fresh instance can be tried as a manager and as a rep."""
+    from core.auth import hash_password
+    from core.db import db
+    from core.models import User, UserRole
+
+    lines = []
+    for role in roles:
+        user = db.session.scalar(select(User).join(UserRole, UserRole.user_id == User.id)
+                                 .where(UserRole.role == role, User.active.is_(True))
+                                 .order_by(User.id).limit(1))
+        if user is None:
+            continue
+        password = secrets.token_urlsafe(12)
+        user.password_hash = hash_password(password)
+        lines.append(f"Demo {role} login: {user.username} / {password}  (shown once)")
+    db.session.commit()
+    return lines
 
 
 @cli.group()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from sqlalchemy import create_engine, inspect
+
+REPO = Path(__file__).resolve().parent.parent
 
 ROLES = """
 roles:
@@ -53,6 +56,14 @@ def test_init_if_new_loads_demo_once(config_dir, cli):
     second = cli(cfg, "init", "--if-new")
     assert second.exit_code == 0
     assert "already initialised" in second.output and "Admin login" not in second.output
+
+
+def test_init_if_new_prints_demo_logins_for_a_manager_and_a_rep(config_dir, cli):
+    roles = (REPO / "config" / "roles.yaml").read_text(encoding="utf-8")  # with rep and manager
+    out = cli(config_dir(["crm"], roles=roles), "init", "--if-new", "--demo-scale", "0.01")
+    assert out.exit_code == 0, out.output
+    logins = dict(re.findall(r"Demo (manager|rep) login: (\w+) / ", out.output))
+    assert logins == {"manager": "manager1", "rep": "rep1"}, out.output
 
 
 def test_two_inits_never_print_the_same_password(config_dir, cli, tmp_path):
