@@ -106,7 +106,7 @@ class CategoriesView(MethodView):
         user = require(READ)
         stmt = select_for(Category, READ, user)
         if args.get("q"):
-            stmt = stmt.where(Category.name.ilike(services.like_pattern(args["q"].strip()), escape="\\"))
+            stmt = stmt.where(Category.name.icontains(args["q"].strip(), autoescape=True))
         if args.get("parent_id") is not None:
             stmt = stmt.where(Category.parent_id == args["parent_id"])
         rows, total = page_of(apply_sort(stmt, Category, args.get("sort"), default="name"), args)

@@ -79,18 +79,12 @@ def category_and_descendants(category_id: int) -> list[int]:
     return out
 
 
-def like_pattern(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def product_filters(stmt: Select, args: Mapping[str, Any], params: Mapping[str, str]) -> Select:
     """Apply ``q``, ``category_id``, ``active`` and ``custom.*`` filters to a product query."""
     q = (args.get("q") or "").strip()
     if q:
-        pat = like_pattern(q)
-        stmt = stmt.where(or_(Product.sku.ilike(pat, escape="\\"), Product.name.ilike(pat, escape="\\"),
-                              Product.barcode.ilike(pat, escape="\\")))
+        stmt = stmt.where(or_(Product.sku.icontains(q, autoescape=True), Product.name.icontains(q, autoescape=True),
+                              Product.barcode.icontains(q, autoescape=True)))
     if args.get("category_id") is not None:
         stmt = stmt.where(Product.category_id.in_(category_and_descendants(args["category_id"])))
     if args.get("active") is not None:

@@ -527,7 +527,7 @@ class SegmentsView(MethodView):
         user = require(SEG_READ)
         stmt = select_for(Segment, SEG_READ, user)
         if args.get("q"):
-            stmt = stmt.where(Segment.name.ilike(services.like_pattern(args["q"].strip()), escape="\\"))
+            stmt = stmt.where(Segment.name.icontains(args["q"].strip(), autoescape=True))
         rows, total = page_of(apply_sort(stmt, Segment, args.get("sort"), default="name"), args)
         return _json(page_body([_segment_dict(s, user) for s in rows], total, args))
 
@@ -602,9 +602,9 @@ class LeadsView(MethodView):
         user = require(LEAD_READ)
         stmt = select_for(Lead, LEAD_READ, user)
         if args.get("q"):
-            pat = services.like_pattern(args["q"].strip().lower())
-            stmt = stmt.where(func.lower(Lead.title).like(pat, escape="\\")
-                              | func.lower(Lead.contact_name).like(pat, escape="\\"))
+            q = args["q"].strip()
+            stmt = stmt.where(Lead.title.icontains(q, autoescape=True)
+                              | Lead.contact_name.icontains(q, autoescape=True))
         for key in ("status", "owner_id", "customer_id"):
             if args.get(key) is not None:
                 stmt = stmt.where(getattr(Lead, key) == args[key])

@@ -100,11 +100,6 @@ def day_start_utc(day: date) -> datetime:
     return local.astimezone(UTC).replace(tzinfo=None)
 
 
-def like_pattern(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def load(schema: Any, raw: Any, *, partial: bool = False) -> dict[str, Any]:
     """Validate ``raw`` with a marshmallow schema; field errors become a 422."""
     if not isinstance(raw, Mapping):
@@ -159,13 +154,12 @@ def customer_filters(stmt: Select, args: Mapping[str, Any], params: Mapping[str,
     """Search ``q`` and the whitelisted filters; ``custom.<key>`` through core.custom."""
     q = (args.get("q") or "").strip()
     if q:
-        pattern = like_pattern(q.lower())
-        conds = [func.lower(Customer.name).like(pattern, escape="\\"),
-                 Customer.email.like(pattern, escape="\\"),
-                 func.lower(Customer.external_code).like(pattern, escape="\\")]
+        conds = [Customer.name.icontains(q, autoescape=True),
+                 Customer.email.icontains(q, autoescape=True),
+                 Customer.external_code.icontains(q, autoescape=True)]
         digits = "".join(ch for ch in q if ch.isdigit())
         if len(digits) >= 4:
-            conds.append(Customer.phone.like(like_pattern(digits[-11:]), escape="\\"))
+            conds.append(Customer.phone.contains(digits[-11:], autoescape=True))
         stmt = stmt.where(or_(*conds))
     if args.get("tier"):
         stmt = stmt.where(Customer.tier == args["tier"])

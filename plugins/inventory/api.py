@@ -12,7 +12,7 @@ from core.auth import permission_required, require
 from core.db import db
 from core.scope import dump, get_for, select_for
 from plugins.catalog.models import Product
-from plugins.catalog.services import can_read_cost, like_pattern
+from plugins.catalog.services import can_read_cost
 from plugins.inventory import services
 from plugins.inventory.models import Movement, StockLevel, Warehouse
 from plugins.inventory.schemas import (
@@ -64,8 +64,9 @@ class WarehousesView(MethodView):
         user = require(WH_READ)
         stmt = select_for(Warehouse, WH_READ, user)
         if args.get("q"):
-            pat = like_pattern(args["q"].strip())
-            stmt = stmt.where(or_(Warehouse.code.ilike(pat, escape="\\"), Warehouse.name.ilike(pat, escape="\\")))
+            q = args["q"].strip()
+            stmt = stmt.where(or_(Warehouse.code.icontains(q, autoescape=True),
+                                  Warehouse.name.icontains(q, autoescape=True)))
         if args.get("active") is not None:
             stmt = stmt.where(Warehouse.active.is_(args["active"]))
         rows, total = page_of(apply_sort(stmt, Warehouse, args.get("sort"), default="code"), args)
@@ -135,8 +136,9 @@ class StockView(MethodView):
         if args.get("warehouse_id") is not None:
             stmt = stmt.where(StockLevel.warehouse_id == args["warehouse_id"])
         if args.get("q"):
-            pat = like_pattern(args["q"].strip())
-            stmt = stmt.where(or_(Product.sku.ilike(pat, escape="\\"), Product.name.ilike(pat, escape="\\")))
+            q = args["q"].strip()
+            stmt = stmt.where(or_(Product.sku.icontains(q, autoescape=True),
+                                  Product.name.icontains(q, autoescape=True)))
         if args.get("low") is True:
             stmt = services.alerts_query(stmt)
         elif args.get("low") is False:

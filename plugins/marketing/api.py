@@ -59,10 +59,6 @@ def _body() -> dict:
     return request.get_json(silent=True) or {}
 
 
-def like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 # ---------------------------------------------------------------------------
 # Campaigns
 # ---------------------------------------------------------------------------
@@ -93,7 +89,7 @@ class CampaignsView(MethodView):
 
 def campaign_filters(stmt, args):
     if args.get("q"):
-        stmt = stmt.where(Campaign.name.ilike(like(args["q"].strip()), escape="\\"))
+        stmt = stmt.where(Campaign.name.icontains(args["q"].strip(), autoescape=True))
     if args.get("status"):
         stmt = stmt.where(Campaign.status == args["status"])
     if args.get("channel"):
@@ -205,7 +201,7 @@ class PromotionsView(MethodView):
 
 def promotion_filters(stmt, args):
     if args.get("q"):
-        stmt = stmt.where(Promotion.name.ilike(like(args["q"].strip()), escape="\\"))
+        stmt = stmt.where(Promotion.name.icontains(args["q"].strip(), autoescape=True))
     if args.get("campaign_id") is not None:
         stmt = stmt.where(Promotion.campaign_id == args["campaign_id"])
     if args.get("kind"):
@@ -260,7 +256,7 @@ class CouponsView(MethodView):
         if args.get("promotion_id") is not None:
             stmt = stmt.where(Coupon.promotion_id == args["promotion_id"])
         if args.get("code"):
-            stmt = stmt.where(Coupon.code.ilike(like(args["code"].strip().upper()), escape="\\"))
+            stmt = stmt.where(Coupon.code.icontains(args["code"].strip().upper(), autoescape=True))
         if args.get("batch"):
             stmt = stmt.where(Coupon.batch == args["batch"])
         if args.get("active") is not None:

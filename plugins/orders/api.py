@@ -122,9 +122,8 @@ def filter_orders(stmt: Any, args: dict[str, Any], params: Any) -> Any:
         stmt = stmt.where(Order.placed_at < services.day_start(args["date_to"] + timedelta(days=1)))
     q = (args.get("q") or "").strip()
     if q:
-        like = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(or_(Order.number.like(like, escape="\\"),
-                              Order.external_number.like(like, escape="\\")))
+        stmt = stmt.where(or_(Order.number.startswith(q, autoescape=True),
+                              Order.external_number.startswith(q, autoescape=True)))
     return custom.filter_query("order", Order, stmt, params)
 
 

@@ -99,9 +99,10 @@ class SellersView(MethodView):
         if args.get("team_id") is not None:
             stmt = stmt.where(User.team_id == args["team_id"])
         if args.get("q"):
-            like = args["q"].strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            stmt = stmt.where(or_(User.username.ilike(like, escape="\\"), User.display_name.ilike(like, escape="\\"),
-                                  SellerProfile.certificate_no.ilike(like, escape="\\")))
+            q = args["q"].strip()
+            stmt = stmt.where(or_(User.username.istartswith(q, autoescape=True),
+                                  User.display_name.istartswith(q, autoescape=True),
+                                  SellerProfile.certificate_no.istartswith(q, autoescape=True)))
         rows, total = page_of(apply_sort(stmt, SellerProfile, args.get("sort"), default="id"), args)
         return _json(page_body([services.seller_dict(p) for p in rows], total, args))
 
