@@ -13,7 +13,7 @@ import pluggy
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from core import accesslog, audit, builtin
+from core import accesslog, audit, builtin, extras
 from core.config import Config, load_config, validate_plugin_settings
 from core.db import configure_engine, db, engine_options
 from core.errors import ConfigError, ConfigIssue, DovetailError
@@ -87,6 +87,7 @@ def create_app(config_dir: str | Path | None = None, *, config: Mapping[str, Any
     if issues:
         raise ConfigError(issues)
     check_roles(cfg, registry, available)
+    extras.check_database_driver(cfg.database_url)
     registry.freeze()
 
     app = Flask("dovetail", instance_path=str(cfg.instance_path),
@@ -118,8 +119,7 @@ def create_app(config_dir: str | Path | None = None, *, config: Mapping[str, Any
     accesslog.install()
     redis_client = None
     if cfg.redis_url:
-        import redis
-
+        redis = extras.require("redis", "DOVETAIL_REDIS_URL (a Redis-backed queue)")
         redis_client = redis.Redis.from_url(cfg.redis_url)
     app.extensions[EXTENSION] = Dovetail(cfg, pm, registry, available, redis_client)
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from core import extras
 from core.audit import acting_as
 from core.db import db, utcnow
 from core.models import Team, User
@@ -53,10 +54,9 @@ def _ensure_users() -> list[User]:
 
 
 def populate(scale: float, seed: int) -> None:
-    from faker import Faker
-
+    faker = extras.require("faker", "Demo data")
     rng = random.Random(seed)
-    fake = Faker("zh_CN")
+    fake = faker.Faker("zh_CN")
     fake.seed_instance(seed)
     with acting_as(None, "demo"):
         reps = _ensure_users()
