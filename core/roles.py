@@ -89,7 +89,9 @@ def _part_class() -> type:
         def files(self, app: Flask) -> list[str]:
             from core.activation import config_path
 
-            return [self.KEY] if not self.overridden and config_path(app, self.KEY).is_file() else []
+            # a roles file that was in force and is now missing is an error, not "built-in roles"
+            had = dovetail(app).config.roles_doc is not None
+            return [self.KEY] if not self.overridden and (had or config_path(app, self.KEY).is_file()) else []
 
         def prepare(self, app: Flask, docs: Any, *, applying: bool, force: bool) -> Any:
             from core.activation import config_path, display
