@@ -45,5 +45,5 @@ def test_api_docs_load_only_vendored_assets(client):
 def test_vendored_files_and_licences_are_in_the_package(path):
     f = STATIC / "vendor" / path
     assert f.is_file() and f.stat().st_size > 0
-    # setup.cfg package_data takes **/*.js, **/*.css and **/*.txt
+    # pyproject.toml package-data takes **/*.js, **/*.css and **/*.txt
     assert f.suffix in (".js", ".css", ".txt")
