@@ -1,19 +1,22 @@
 """Sales reports (``orders.*``) and order statistics, always limited to the user's scope.
 
-Sales are orders whose status is not draft, cancelled or returned, dated by ``placed_at`` in
-the company's time zone (days and months are local, as people count them);
-revenue is the order total (after discounts), or the line totals for per-product and
-per-category figures. Profit is line revenue minus quantity × the cost copied at order time.
+Every figure uses the one definition of revenue in :mod:`plugins.orders.revenue`
+(paid, shipped or completed orders at their total after discounts minus refunds, dated by
+``placed_at`` in the company's time zone); per-product, per-category and profit figures
+count the same orders at their line totals. Profit is line revenue minus quantity × the
+cost copied at order time. Reports take ``date_from``/``date_to`` (local days, inclusive),
+``owner_id`` and, where they group by time, ``group`` (day, week or month); grouping and
+sums are done by the database, so they scale with the number of orders.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from core.db import db, quantize
 from core.errors import ValidationError
@@ -21,7 +24,15 @@ from core.models import User
 from core.registry import Report
 from core.scope import restrict
 from plugins.orders.models import ZERO, Order, OrderLine
-from plugins.orders.services import NON_SALES, day_start, to_local
+from plugins.orders.revenue import (
+    GROUPINGS,
+    REVENUE_DEFINITION,
+    bucket,
+    is_revenue,
+    net_revenue,
+    refunds_subquery,
+)
+from plugins.orders.services import day_start, to_local
 
 PERM = "orders.report.read"
 
@@ -39,9 +50,26 @@ def _date(params: Mapping[str, Any], key: str) -> date | None:
             from None
 
 
-def _sales(stmt: Any, params: Mapping[str, Any], user: User) -> Any:
-    stmt = restrict(stmt, Order, user).where(Order.status.not_in(NON_SALES))
+def _range(params: Mapping[str, Any]) -> tuple[date | None, date | None]:
     d1, d2 = _date(params, "date_from"), _date(params, "date_to")
+    if d1 and d2 and d1 > d2:
+        raise ValidationError("date_from must not be after date_to.",
+                              fields={"date_from": ["After date_to."]})
+    return d1, d2
+
+
+def _grouping(params: Mapping[str, Any], default: str) -> str:
+    group = params.get("group") or default
+    if group not in GROUPINGS:
+        raise ValidationError(f"group must be one of: {', '.join(GROUPINGS)}.",
+                              fields={"group": [f"One of: {', '.join(GROUPINGS)}."]})
+    return str(group)
+
+
+def _sales(stmt: Any, params: Mapping[str, Any], user: User) -> Any:
+    """``stmt`` limited to sales (the revenue definition) in ``user``'s scope and the filters."""
+    stmt = restrict(stmt, Order, user).where(is_revenue(Order))
+    d1, d2 = _range(params)
     if d1:
         stmt = stmt.where(Order.placed_at >= day_start(d1))
     if d2:
@@ -60,20 +88,36 @@ def _money(v: Any) -> Decimal:
     return quantize(v if v is not None else ZERO)
 
 
+def _span(params: Mapping[str, Any], user: User) -> tuple[datetime | None, datetime | None]:
+    row = db.session.execute(_sales(select(func.min(Order.placed_at), func.max(Order.placed_at)),
+                                    params, user)).one()
+    return row[0], row[1]
+
+
 def sales_by_day(params: Mapping[str, Any], user: User):
-    """Revenue and orders per local day (grouped in Python: time zones differ per database)."""
-    days: dict[str, list[Any]] = {}
-    stmt = _sales(select(Order.placed_at, Order.total), params, user)
-    for placed, total in db.session.execute(stmt.execution_options(yield_per=2000)):
-        key = to_local(placed).date().isoformat()
-        acc = days.setdefault(key, [ZERO, 0])
-        acc[0] += total or ZERO
-        acc[1] += 1
-    return ["day", "revenue", "orders"], [(d, _money(v[0]), v[1]) for d, v in sorted(days.items())]
+    """Revenue and orders per local day, week or month (``group``), oldest first."""
+    group = _grouping(params, "day")
+    lo, hi = _span(params, user)
+    if lo is None:
+        return ["day" if group == "day" else group, "revenue", "orders"], []
+    refunds = refunds_subquery()
+    label = bucket(Order.placed_at, group, lo, hi).label("bucket")
+    stmt = _sales(select(label, func.sum(net_revenue(Order.total, refunds.c.refunded)), func.count(Order.id))
+                  .outerjoin(refunds, refunds.c.order_id == Order.id)
+                  .group_by(label).order_by(label), params, user)
+    rows = [(b, _money(total), n) for b, total, n in db.session.execute(stmt)]
+    return ["day" if group == "day" else group, "revenue", "orders"], rows
+
+
+def _order_revenue_sum() -> tuple[Any, Any]:
+    refunds = refunds_subquery()
+    return refunds, func.sum(net_revenue(Order.total, refunds.c.refunded))
 
 
 def sales_by_rep(params: Mapping[str, Any], user: User):
-    stmt = _sales(select(Order.owner_id, User.username, func.count(Order.id), func.sum(Order.total))
+    refunds, revenue = _order_revenue_sum()
+    stmt = _sales(select(Order.owner_id, User.username, func.count(Order.id), revenue)
+                  .outerjoin(refunds, refunds.c.order_id == Order.id)
                   .outerjoin(User, User.id == Order.owner_id)
                   .group_by(Order.owner_id, User.username), params, user)
     rows = [(name or "—", _money(total), n, _money(Decimal(total or 0) / n if n else 0))
@@ -106,8 +150,10 @@ def sales_by_category(params: Mapping[str, Any], user: User):
 def sales_by_region(params: Mapping[str, Any], user: User):
     from plugins.crm.models import Customer
 
+    refunds, revenue = _order_revenue_sum()
     stmt = _sales(select(Customer.region, func.count(func.distinct(Order.customer_id)), func.count(Order.id),
-                         func.sum(Order.total))
+                         revenue)
+                  .outerjoin(refunds, refunds.c.order_id == Order.id)
                   .join(Customer, Customer.id == Order.customer_id).group_by(Customer.region), params, user)
     rows = [(region or "(none)", customers, n, _money(total))
             for region, customers, n, total in db.session.execute(stmt)]
@@ -116,32 +162,220 @@ def sales_by_region(params: Mapping[str, Any], user: User):
 
 
 def profit(params: Mapping[str, Any], user: User):
-    """Revenue, cost (copied at sale time), profit and margin per local month."""
-    stmt = _sales(select(Order.placed_at, func.sum(OrderLine.line_total),
+    """Line revenue, cost (copied at sale time), profit and margin per local month (``group``)."""
+    group = _grouping(params, "month")
+    lo, hi = _span(params, user)
+    if lo is None:
+        return [group, "revenue", "cost", "profit", "margin_percent"], []
+    label = bucket(Order.placed_at, group, lo, hi).label("bucket")
+    stmt = _sales(select(label, func.sum(OrderLine.line_total),
                          func.sum(OrderLine.unit_cost * OrderLine.quantity))
                   .select_from(OrderLine).join(Order, Order.id == OrderLine.order_id)
-                  .group_by(Order.id, Order.placed_at), params, user)
-    months: dict[str, list[Decimal]] = {}
-    for placed, revenue, cost in db.session.execute(stmt.execution_options(yield_per=2000)):
-        acc = months.setdefault(to_local(placed).strftime("%Y-%m"), [ZERO, ZERO])
-        acc[0] += revenue or ZERO
-        acc[1] += cost or ZERO
+                  .group_by(label).order_by(label), params, user)
     rows = []
-    for m, (revenue, cost) in sorted(months.items()):
+    for m, revenue, cost in db.session.execute(stmt):
         revenue, cost = _money(revenue), _money(cost)
         margin = quantize(Decimal(100) * (revenue - cost) / revenue) if revenue else ZERO
         rows.append((m, revenue, cost, quantize(revenue - cost), margin))
-    return ["month", "revenue", "cost", "profit", "margin_percent"], rows
+    return [group, "revenue", "cost", "profit", "margin_percent"], rows
 
+
+def _per_customer(params: Mapping[str, Any], user: User) -> Any:
+    """Per customer: orders, revenue, first and last order (in the range and filters)."""
+    refunds, revenue = _order_revenue_sum()
+    return _sales(select(Order.customer_id.label("customer_id"), func.count(Order.id).label("orders"),
+                         revenue.label("revenue"), func.min(Order.placed_at).label("first"),
+                         func.max(Order.placed_at).label("last"))
+                  .outerjoin(refunds, refunds.c.order_id == Order.id)
+                  .group_by(Order.customer_id), params, user)
+
+
+def revenue_per_customer(params: Mapping[str, Any], user: User):
+    """Each customer's orders, revenue, average order value and last order day; top 500 by revenue."""
+    from plugins.crm.models import Customer
+
+    per = _per_customer(params, user).subquery()
+    stmt = (select(Customer.name, Customer.region, per.c.orders, per.c.revenue, per.c.last)
+            .join(Customer, Customer.id == per.c.customer_id)
+            .order_by(per.c.revenue.desc(), Customer.id).limit(500))
+    rows = [(name, region or "(none)", n, _money(rev), _money(Decimal(rev or 0) / n if n else 0),
+             to_local(last).date() if last else None)
+            for name, region, n, rev, last in db.session.execute(stmt)]
+    return ["customer", "region", "orders", "revenue", "average_order_value", "last_order"], rows
+
+
+#: RFM segments, first match wins; r, f and m are scores 1 … 3 (3 best).
+RFM_SEGMENTS = (
+    ("Champions", lambda r, f, m: r == 3 and f >= 2 and m >= 2),
+    ("Loyal", lambda r, f, m: r >= 2 and f >= 2),
+    ("New", lambda r, f, m: r == 3 and f == 1),
+    ("At risk", lambda r, f, m: r == 1 and (f >= 2 or m >= 2)),
+    ("Hibernating", lambda r, f, m: r == 1),
+    ("Potential", lambda r, f, m: True),
+)
+
+
+def _score(value: Any, low: Any, high: Any) -> int:
+    return 1 if value < low else (3 if value >= high else 2)
+
+
+def customer_analysis(params: Mapping[str, Any], user: User):
+    """RFM segments (recency: days since the last order, up to ``date_to`` or today;
+    frequency: orders; monetary: revenue) with customers, orders, revenue and share of revenue.
+    Scores are 1 … 3: recency ≤ 30 days 3, ≤ 90 days 2; frequency ≥ 4 orders 3, ≥ 2 2;
+    monetary at or above the median customer's revenue 2, at or above twice the median 3."""
+    per = _per_customer(params, user).subquery()
+    data = db.session.execute(select(per.c.orders, per.c.revenue, per.c.last)).all()
+    _d1, d2 = _range(params)
+    ref = d2 or to_local(datetime.utcnow()).date()  # noqa: DTZ003 - naive UTC like the stored times
+    amounts = sorted(_money(r) for _n, r, _l in data)
+    median = amounts[len(amounts) // 2] if amounts else ZERO
+    acc: dict[str, list[Any]] = {name: [0, 0, ZERO] for name, _ in RFM_SEGMENTS}
+    for n, rev, last in data:
+        days = (ref - to_local(last).date()).days
+        r = 3 if days <= 30 else (2 if days <= 90 else 1)
+        f = _score(n, 2, 4)
+        m = _score(_money(rev), median, median * 2) if median else 2
+        name = next(seg for seg, test in RFM_SEGMENTS if test(r, f, m))
+        acc[name][0] += 1
+        acc[name][1] += n
+        acc[name][2] += _money(rev)
+    total = sum((v[2] for v in acc.values()), ZERO)
+    rows = [(name, c, n, quantize(rev), quantize(Decimal(100) * rev / total) if total else ZERO)
+            for name, (c, n, rev) in acc.items()]
+    return ["segment", "customers", "orders", "revenue", "revenue_share_percent"], rows
+
+
+def customer_retention(params: Mapping[str, Any], user: User):
+    """Per day, week or month (``group``, default month): customers who bought, how many bought
+    for the first time ever (new) or had bought before (returning), and the repeat-purchase
+    rate (customers with two or more orders in the period ÷ customers)."""
+    group = _grouping(params, "month")
+    lo, hi = _span(params, user)
+    if lo is None:
+        return [group, "customers", "new_customers", "returning_customers", "repeat_rate_percent"], []
+    first = (select(Order.customer_id.label("customer_id"), func.min(Order.placed_at).label("first"))
+             .where(is_revenue(Order)).group_by(Order.customer_id).subquery("first_orders"))
+    label = bucket(Order.placed_at, group, lo, hi).label("bucket")
+    first_label = bucket(first.c.first, group, min(lo, _first_ever() or lo), hi)
+    per = _sales(select(label, Order.customer_id.label("customer_id"), func.count(Order.id).label("orders"),
+                        func.max(case((first_label == label, 1), else_=0)).label("is_new"))
+                 .join(first, first.c.customer_id == Order.customer_id)
+                 .group_by(label, Order.customer_id), params, user).subquery()
+    stmt = (select(per.c.bucket, func.count(), func.sum(per.c.is_new),
+                   func.sum(case((per.c.orders >= 2, 1), else_=0)))
+            .group_by(per.c.bucket).order_by(per.c.bucket))
+    rows = []
+    for b, customers, new, repeat in db.session.execute(stmt):
+        new = int(new or 0)
+        rows.append((b, customers, new, customers - new,
+                     quantize(Decimal(100) * int(repeat or 0) / customers) if customers else ZERO))
+    return [group, "customers", "new_customers", "returning_customers", "repeat_rate_percent"], rows
+
+
+def _first_ever() -> datetime | None:
+    return db.session.scalar(select(func.min(Order.placed_at)).where(is_revenue(Order)))
+
+
+def sales_funnel(params: Mapping[str, Any], user: User):
+    """Leads created in the range (``date_from``/``date_to``) and how far they got: linked to a
+    customer, that customer placed an order (not a draft or cancelled) on or after the lead was
+    created, and paid one (a sale by the revenue definition). Leads in ``user``'s scope."""
+    from plugins.crm.models import Lead
+
+    leads = restrict(select(Lead.id, Lead.customer_id, Lead.created_at), Lead, user)
+    d1, d2 = _range(params)
+    if d1:
+        leads = leads.where(Lead.created_at >= day_start(d1))
+    if d2:
+        leads = leads.where(Lead.created_at < day_start(d2 + timedelta(days=1)))
+    lead = leads.subquery()
+
+    def later(cond: Any) -> Any:
+        return select(Order.id).where(Order.customer_id == lead.c.customer_id,
+                                      Order.placed_at >= lead.c.created_at, cond).exists()
+
+    row = db.session.execute(select(
+        func.count(lead.c.id),
+        func.sum(case((lead.c.customer_id.is_not(None), 1), else_=0)),
+        func.sum(case((later(Order.status.not_in(("draft", "cancelled"))), 1), else_=0)),
+        func.sum(case((later(is_revenue(Order)), 1), else_=0)))).one()
+    total = int(row[0] or 0)
+    stages = [("Leads", total), ("Leads with a customer", int(row[1] or 0)),
+              ("Leads that ordered", int(row[2] or 0)), ("Leads that paid", int(row[3] or 0))]
+    return ["stage", "leads", "conversion_percent"], [
+        (name, n, quantize(Decimal(100) * n / total) if total else ZERO) for name, n in stages]
+
+
+def _totals(params: Mapping[str, Any], user: User, d1: date, d2: date) -> tuple[Decimal, int, int]:
+    refunds, revenue = _order_revenue_sum()
+    p = {**params, "date_from": d1, "date_to": d2}
+    row = db.session.execute(_sales(select(revenue, func.count(Order.id), func.count(func.distinct(
+        Order.customer_id))).outerjoin(refunds, refunds.c.order_id == Order.id), p, user)).one()
+    return _money(row[0]), int(row[1] or 0), int(row[2] or 0)
+
+
+def _year_back(d: date) -> date:
+    try:
+        return d.replace(year=d.year - 1)
+    except ValueError:  # 29 February
+        return d.replace(year=d.year - 1, day=28)
+
+
+def period_comparison(params: Mapping[str, Any], user: User):
+    """Revenue, orders, customers and average order value of the range (default: this month
+    so far) against the previous range of the same length and the same range a year before."""
+    d1, d2 = _range(params)
+    today = to_local(datetime.utcnow()).date()  # noqa: DTZ003 - naive UTC like the stored times
+    d2 = d2 or today
+    d1 = d1 or d2.replace(day=1)
+    length = (d2 - d1).days + 1
+    periods = [("This period", d1, d2), ("Previous period", d1 - timedelta(days=length), d1 - timedelta(days=1)),
+               ("Same period last year", _year_back(d1), _year_back(d2))]
+    rows = []
+    base = None
+    for name, a, b in periods:
+        revenue, orders, customers = _totals(params, user, a, b)
+        base = base or revenue
+        change = (quantize(Decimal(100) * (base - revenue) / revenue) if revenue else None) \
+            if name != "This period" else None
+        rows.append((name, a, b, revenue, orders, customers,
+                     _money(revenue / orders if orders else 0), change))
+    return ["period", "from", "to", "revenue", "orders", "customers", "average_order_value",
+            "this_period_change_percent"], rows
+
+
+_RANGE = "date_from, date_to: local days (inclusive); owner_id: a rep's user id"
+_GROUPED = {"date_from": "first local day (YYYY-MM-DD)", "date_to": "last local day (YYYY-MM-DD)",
+            "owner_id": "a rep's user id", "group": "day, week or month"}
+_RANGED = {k: v for k, v in _GROUPED.items() if k != "group"}
+_LINES = REVENUE_DEFINITION + " Product, category and profit figures: the line totals of those orders."
 
 REPORTS = [
-    Report("orders.sales_by_day", "Sales by day", PERM, sales_by_day, {"dashboard": "line"}),
-    Report("orders.sales_by_rep", "Sales by rep", PERM, sales_by_rep),
-    Report("orders.sales_by_product", "Sales by product", PERM, sales_by_product),
-    Report("orders.sales_by_category", "Sales by category", PERM, sales_by_category),
-    Report("orders.sales_by_region", "Sales by region", PERM, sales_by_region),
-    Report("orders.profit", "Profit (revenue − cost) by month", PERM, profit,
-           extra_permissions=("catalog.product.read_cost",)),
+    Report("orders.sales_by_day", "Sales by day", PERM, sales_by_day, {**_GROUPED, "dashboard": "line"},
+           description=REVENUE_DEFINITION),
+    Report("orders.sales_by_rep", "Sales by rep", PERM, sales_by_rep, _RANGED, description=REVENUE_DEFINITION),
+    Report("orders.sales_by_product", "Sales by product", PERM, sales_by_product, _RANGED,
+           description=_LINES),
+    Report("orders.sales_by_category", "Sales by category", PERM, sales_by_category, _RANGED,
+           description=_LINES),
+    Report("orders.sales_by_region", "Sales by region", PERM, sales_by_region, _RANGED,
+           description=REVENUE_DEFINITION),
+    Report("orders.profit", "Profit (revenue − cost) by month", PERM, profit, _GROUPED,
+           extra_permissions=("catalog.product.read_cost",), description=_LINES),
+    Report("orders.revenue_per_customer", "Revenue per customer", PERM, revenue_per_customer, _RANGED,
+           description=REVENUE_DEFINITION),
+    Report("orders.customer_analysis", "Customer analysis (RFM segments)", PERM, customer_analysis, _RANGED,
+           description=REVENUE_DEFINITION + " Recency is counted to date_to (or today)."),
+    Report("orders.customer_retention", "New and returning customers, repeat-purchase rate", PERM,
+           customer_retention, _GROUPED,
+           description=REVENUE_DEFINITION + " New: the customer's first sale ever falls in the period."),
+    Report("orders.sales_funnel", "Sales funnel: leads to orders", PERM, sales_funnel,
+           {"date_from": _RANGED["date_from"], "date_to": _RANGED["date_to"]},
+           description="Leads created in the range; ordered: their customer placed a non-draft, "
+                       "non-cancelled order after the lead was created; paid: " + REVENUE_DEFINITION),
+    Report("orders.period_comparison", "Period comparison", PERM, period_comparison, _RANGED,
+           description=REVENUE_DEFINITION + " Default range: this month so far."),
 ]
 
 
@@ -162,14 +396,15 @@ def order_stats(user: User, params: Mapping[str, Any]) -> dict[str, Any]:
         base = base.where(Order.placed_at < day_start(d2 + timedelta(days=1)))
     if params.get("owner_id") is not None:
         base = base.where(Order.owner_id == params["owner_id"])
+    if params.get("owner_id") is None:
+        params = {k: v for k, v in params.items() if k != "owner_id"}
     by_status = {}
-    orders = 0
-    revenue = ZERO
     for status, n, total in db.session.execute(base):
         by_status[status] = {"orders": n, "total": str(_money(total))}
-        if status not in NON_SALES:
-            orders += n
-            revenue += _money(total)
+    refunds, net = _order_revenue_sum()
+    row = db.session.execute(_sales(select(func.count(Order.id), net).outerjoin(
+        refunds, refunds.c.order_id == Order.id), params, user)).one()
+    orders, revenue = int(row[0] or 0), _money(row[1])
     customers = db.session.scalar(_sales(select(func.count(func.distinct(Order.customer_id))),
                                          params, user)) or 0
     return {"by_status": by_status, "orders": orders, "revenue": str(quantize(revenue)),
