@@ -22,7 +22,6 @@ from sqlalchemy import and_, func, or_, select, update
 from core.db import db, quantize, utcnow
 from core.errors import Conflict, NotFound, ValidationError
 from core.state import dovetail
-from core.statemachine import machine_for
 from plugins.marketing import engine
 from plugins.marketing.engine import CouponState, Rule, normalise_code
 from plugins.marketing.models import CAMPAIGN_STATUSES, CHANNELS, Campaign, Coupon, CouponRedemption, Promotion
@@ -791,14 +790,20 @@ def _campaign_used(campaign_id: int) -> bool:
 def effectiveness(campaign: Campaign, user: Any) -> dict[str, Any]:
     """Orders, revenue, discount and gifts given, customers reached and the average order
     value of orders promoted by ``campaign`` against the other orders placed in the
-    campaign's dates (company time zone). Cancelled orders are left out; rows are limited
-    to what ``user`` may see of orders."""
+    campaign's dates (company time zone). Orders and revenue follow the orders plugin's one
+    definition of revenue (:mod:`plugins.orders.revenue`: paid, shipped or completed orders,
+    total minus refunds), as the sales reports do; rows are limited to what ``user`` may see
+    of orders."""
     from core.scope import restrict
     from plugins.orders.models import Order, OrderAdjustment
+    from plugins.orders.revenue import is_revenue, net_revenue, refunds_subquery
 
     lo, hi = utc_bounds(campaign.starts_on, campaign.ends_on)
     promoted_ids = select(OrderAdjustment.order_id).where(OrderAdjustment.campaign_id == campaign.id)
-    base = select(Order).where(Order.status.not_in(machine_for("order").states_marked("cancelled")))
+    refunds = refunds_subquery()
+    base = (select(Order.id, Order.customer_id, Order.placed_at,
+                   net_revenue(Order.total, refunds.c.refunded).label("total"))
+            .outerjoin(refunds, refunds.c.order_id == Order.id).where(is_revenue(Order)))
     base = restrict(base, Order, user)
     sub = base.subquery()
 
