@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
-
 from marshmallow import Schema, fields, validate
 
 from core.api import Id, ListArgs
+from core.fields import Money
 
-MAX_MONEY = Decimal("999999999999.99")
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$"
-
-
-def money(**kw):
-    return fields.Decimal(places=2, rounding=ROUND_HALF_UP, as_string=True,
-                          validate=validate.Range(min=0, max=MAX_MONEY,
-                                                  error="Must be between 0 and 999999999999.99."),
-                          **kw)
 
 
 class ProductIn(Schema):
@@ -32,8 +23,8 @@ class ProductIn(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     category_id = Id(allow_none=True, load_default=None)
     unit = fields.String(load_default="件", validate=validate.Length(min=1, max=20))
-    price = money(required=True)
-    cost = money(metadata={"description": "Unit cost (0.00 when omitted). Needs the permission "
+    price = Money(non_negative=True, required=True)
+    cost = Money(non_negative=True, metadata={"description": "Unit cost (0.00 when omitted). Needs the permission "
                                           "catalog.product.read_cost (403 without it)."})
     active = fields.Boolean(load_default=True)
     barcode = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=64))

@@ -9,12 +9,9 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from core.api import Id, Int, ListArgs
+from core.fields import Money
 from plugins.marketing.engine import KINDS, SCOPES
 from plugins.marketing.models import CAMPAIGN_STATUSES, CHANNELS
-
-
-def money(**kw):
-    return fields.Decimal(as_string=True, places=2, **kw)
 
 
 class CampaignIn(Schema):
@@ -38,7 +35,7 @@ class CampaignOut(Schema):
     channel = fields.String()
     starts_on = fields.Date()
     ends_on = fields.Date()
-    budget = money()
+    budget = Money()
     segment_id = fields.Integer(allow_none=True)
     status = fields.String()
     description = fields.String(allow_none=True)
@@ -103,7 +100,7 @@ class PromotionOut(Schema):
     kind = fields.String()
     scope = fields.String()
     percent = fields.Decimal(as_string=True)
-    amount = money()
+    amount = Money()
     tiers = fields.List(fields.Nested(TierSchema))
     buy_quantity = fields.Integer()
     gift_product_id = fields.Integer(allow_none=True)
@@ -116,7 +113,7 @@ class PromotionOut(Schema):
     segment_id = fields.Integer(allow_none=True)
     starts_on = fields.Date(allow_none=True)
     ends_on = fields.Date(allow_none=True)
-    min_spend = money()
+    min_spend = Money()
     stackable = fields.Boolean()
     priority = fields.Integer()
     requires_coupon = fields.Boolean()

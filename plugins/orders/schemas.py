@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from core.api import Id, Int, ListArgs
+from core.fields import Money
 
 
 class OrderLineIn(Schema):
@@ -44,9 +45,9 @@ class OrderLineOut(Schema):
     name = fields.String()
     category_id = fields.Integer(allow_none=True)
     quantity = fields.Integer()
-    unit_price = fields.Decimal(as_string=True)
-    line_discount = fields.Decimal(as_string=True)
-    line_total = fields.Decimal(as_string=True)
+    unit_price = Money()
+    line_discount = Money()
+    line_total = Money()
     is_gift = fields.Boolean()
     promotion_id = fields.Integer(allow_none=True)
     returned_quantity = fields.Integer()
@@ -57,7 +58,7 @@ class OrderAdjustmentOut(Schema):
     campaign_id = fields.Integer(allow_none=True)
     code = fields.String()
     label = fields.String()
-    amount = fields.Decimal(as_string=True)
+    amount = Money()
     line_index = fields.Integer(allow_none=True)
     coupon_code = fields.String(allow_none=True)
 
@@ -65,7 +66,7 @@ class OrderAdjustmentOut(Schema):
 class PaymentOut(Schema):
     id = fields.Integer()
     kind = fields.String(metadata={"description": "payment or refund"})
-    amount = fields.Decimal(as_string=True)
+    amount = Money()
     method = fields.String(allow_none=True)
     reference = fields.String(allow_none=True)
     paid_at = fields.DateTime(allow_none=True)
@@ -88,9 +89,9 @@ class OrderOut(Schema):
     owner_id = fields.Integer(allow_none=True)
     status = fields.String()
     currency = fields.String()
-    subtotal = fields.Decimal(as_string=True)
-    discount_total = fields.Decimal(as_string=True)
-    total = fields.Decimal(as_string=True)
+    subtotal = Money()
+    discount_total = Money()
+    total = Money()
     coupon_code = fields.String(allow_none=True)
     placed_at = fields.DateTime()
     confirmed_at = fields.DateTime(allow_none=True)
@@ -106,8 +107,8 @@ class OrderOut(Schema):
     adjustments = fields.List(fields.Nested(OrderAdjustmentOut))
     payments = fields.List(fields.Nested(PaymentOut))
     shipments = fields.List(fields.Nested(ShipmentOut))
-    paid_amount = fields.Decimal(as_string=True)
-    refunded_amount = fields.Decimal(as_string=True)
+    paid_amount = Money()
+    refunded_amount = Money()
 
 
 class QuoteLineOut(Schema):
@@ -116,9 +117,9 @@ class QuoteLineOut(Schema):
     name = fields.String()
     category_id = fields.Integer(allow_none=True)
     quantity = fields.Integer()
-    unit_price = fields.Decimal(as_string=True)
-    line_discount = fields.Decimal(as_string=True)
-    line_total = fields.Decimal(as_string=True)
+    unit_price = Money()
+    line_discount = Money()
+    line_total = Money()
     is_gift = fields.Boolean()
     promotion_id = fields.Integer(allow_none=True)
     available = fields.Integer(allow_none=True, metadata={
@@ -130,7 +131,7 @@ class ConsideredOut(Schema):
     label = fields.String(allow_none=True)
     applied = fields.Boolean()
     reason = fields.String(allow_none=True)
-    amount = fields.Decimal(as_string=True)
+    amount = Money()
 
 
 class QuoteOut(Schema):
@@ -142,9 +143,9 @@ class QuoteOut(Schema):
     adjustments = fields.List(fields.Nested(OrderAdjustmentOut))
     considered = fields.List(fields.Nested(ConsideredOut), metadata={
         "description": "Every promotion looked at, applied or not, and why."})
-    subtotal = fields.Decimal(as_string=True)
-    discount_total = fields.Decimal(as_string=True)
-    total = fields.Decimal(as_string=True)
+    subtotal = Money()
+    discount_total = Money()
+    total = Money()
 
 
 class TransitionOptionOut(Schema):
@@ -194,14 +195,14 @@ class HistoryListOut(Schema):
 
 class StatusCountOut(Schema):
     orders = fields.Integer()
-    total = fields.Decimal(as_string=True)
+    total = Money()
 
 
 class OrderStatsOut(Schema):
     by_status = fields.Dict(keys=fields.String(), values=fields.Nested(StatusCountOut))
     orders = fields.Integer()
-    revenue = fields.Decimal(as_string=True)
-    average_order_value = fields.Decimal(as_string=True)
+    revenue = Money()
+    average_order_value = Money()
     customers = fields.Integer()
     currency = fields.String()
 
@@ -212,7 +213,7 @@ class ReturnLineOut(Schema):
     sku = fields.String()
     name = fields.String()
     quantity = fields.Integer()
-    amount = fields.Decimal(as_string=True)
+    amount = Money()
 
 
 class ReturnOut(Schema):
@@ -222,7 +223,7 @@ class ReturnOut(Schema):
     order_number = fields.String()
     status = fields.String()
     reason = fields.String(allow_none=True)
-    refund_amount = fields.Decimal(as_string=True)
+    refund_amount = Money()
     requested_at = fields.DateTime(allow_none=True)
     received_at = fields.DateTime(allow_none=True)
     refunded_at = fields.DateTime(allow_none=True)
