@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from flask import current_app
@@ -27,5 +30,28 @@ def widgets_for(user: Any) -> list[dict[str, Any]]:
         # (the page escapes them), never in the template with _(), which would mark them safe
         out.append({"key": report.key, "title": gettext(report.title), "kind": kind,
                     "columns": [gettext(c) if c else c for c in columns],
-                    "rows": [list(r) for r in rows[:50]]})
+                    "rows": card_rows(kind, rows)})
+        card = out[-1]
+        card["chart"] = chart_data(card["columns"], card["rows"])
     return out
+
+
+#: rows a dashboard card shows
+CARD_ROWS = 50
+
+
+def card_rows(kind: str, rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """The rows of a card: a line chart is a time series, oldest first, so it shows the
+    latest :data:`CARD_ROWS` points; other cards show the first (the top of a ranking)."""
+    picked = rows[-CARD_ROWS:] if kind == "line" else rows[:CARD_ROWS]
+    return [list(r) for r in picked]
+
+
+def chart_data(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """JSON for ``static/charts.js`` (a ``data-chart`` attribute, escaped by the template):
+    category labels from the first column and one series per numeric column (at most 3)."""
+    numeric = [i for i in range(1, len(columns)) if rows and all(
+        isinstance(r[i], int | float | Decimal) and not isinstance(r[i], bool) for r in rows)][:3]
+    return json.dumps({"labels": [str(r[0]) for r in rows],
+                       "series": [{"name": str(columns[i]), "values": [str(r[i]) for r in rows]}
+                                  for i in numeric]}, ensure_ascii=False)

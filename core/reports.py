@@ -17,6 +17,7 @@ from marshmallow import Schema, fields
 
 from core.api import core_blp
 from core.auth import has_permission, require
+from core.dashboard import chart_data
 from core.errors import NotFound, PermissionDenied
 from core.export import csv_bytes, xlsx_bytes
 from core.state import dovetail
@@ -126,7 +127,7 @@ def show(key: str):
     # column names are message ids of the plugin; the page shows them translated (and escaped)
     headers = [gettext(c) if c else c for c in columns]
     widget = {"title": gettext(report.title), "kind": report.params.get("dashboard", "bar"),
-              "columns": headers, "rows": rows}
+              "columns": headers, "rows": rows, "chart": chart_data(headers, rows)}
     inputs = {k: request.args.get(k, "") for k in query_params(report)}
     return render_template("core/report.html", report=report, columns=headers, rows=rows,
                            widget=widget, inputs=inputs, groupings=("day", "week", "month"))

@@ -148,3 +148,21 @@ def test_campaign_effectiveness_and_sales_reports_agree_on_the_same_orders(app, 
     assert both_revenue == sum(col(columns, rows, "revenue"), Decimal(0))
     assert both_orders == sum(col(columns, rows, "orders"))
     assert len(ids) == 6 and int(e["orders"]) < len(ids)  # drafts / returned promoted orders are not sales
+
+
+def test_the_sales_by_day_card_shows_the_latest_days_with_chart_data(app, sales, monkeypatch):
+    import json
+
+    from core import dashboard
+
+    boss, _camp = sales
+    monkeypatch.setattr(dashboard, "CARD_ROWS", 3)
+    _columns, rows = run("orders.sales_by_day", boss)
+    with app.test_request_context("/"):  # titles are translated for the request's locale
+        cards = {c["key"]: c for c in dashboard.widgets_for(boss)}
+    card = cards["orders.sales_by_day"]
+    assert len(rows) > 3 and card["rows"] == [list(r) for r in rows[-3:]]  # latest, not oldest
+    assert card["rows"][-1][0] == "2026-04-01"
+    chart = json.loads(card["chart"])
+    assert chart["labels"] == [r[0] for r in rows[-3:]]
+    assert chart["series"][0]["values"] == [str(r[1]) for r in rows[-3:]]
