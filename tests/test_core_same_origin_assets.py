@@ -47,3 +47,17 @@ def test_vendored_files_and_licences_are_in_the_package(path):
     assert f.is_file() and f.stat().st_size > 0
     # pyproject.toml package-data takes **/*.js, **/*.css and **/*.txt
     assert f.suffix in (".js", ".css", ".txt")
+
+
+def test_the_dashboard_loads_only_same_origin_assets(app, client, make_user):
+    from core.db import db
+
+    make_user("alice", role="admin")
+    db.session.commit()
+    db.session.close()  # no open read transaction while the requests run (SQLite lock)
+    r = client.post("/login", data={"username": "alice", "password": "password123"})
+    assert r.status_code in (302, 303)
+    r = client.get("/")
+    assert r.status_code == 200
+    urls = assert_same_origin(client, r.get_data(as_text=True))
+    assert "/static/vendor/echarts/echarts.min.js" in urls and "/static/charts.js" in urls
