@@ -10,16 +10,23 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext
 
-from core.auth import has_permission
+from core.auth import has_permission, scope_of
 from core.state import dovetail
 
 
 def widgets_for(user: Any) -> list[dict[str, Any]]:
-    """Reports the user may run that declare ``params={"dashboard": "bar"|"line"|"table"}``."""
+    """Reports the user may run that declare ``params={"dashboard": "bar"|"line"|"table"}``.
+
+    ``params["dashboard_for"]`` (``"own"``, ``"team"``, ``"all"``, comma-separated) limits a
+    card to users of that record scope: a rep (own) sees their own figures, a manager (team)
+    the team's cards, an owner (all) the company's."""
     out = []
     for report, _owner in dovetail().registry.reports.values():
         kind = report.params.get("dashboard")
         if not kind or not all(has_permission(user, p) for p in report.permissions):
+            continue
+        audience = report.params.get("dashboard_for")  # record scopes the card is for
+        if audience and scope_of(user) not in [a.strip() for a in audience.split(",")]:
             continue
         try:
             columns, rows = report.run({}, user)

@@ -31,7 +31,7 @@ def _reports() -> dict[str, Any]:
 
 def query_params(report: Any) -> dict[str, str]:
     """The query parameters ``report`` documents (``dashboard`` is a display hint, not one)."""
-    return {k: v for k, v in report.params.items() if k != "dashboard"}
+    return {k: v for k, v in report.params.items() if k not in ("dashboard", "dashboard_for")}
 
 
 def may_run(user: Any, report: Any) -> bool:

@@ -354,9 +354,11 @@ _LINES = REVENUE_DEFINITION + " Product, category and profit figures: the line t
 REPORTS = [
     Report("orders.sales_by_day", "Sales by day", PERM, sales_by_day, {**_GROUPED, "dashboard": "line"},
            description=REVENUE_DEFINITION),
-    Report("orders.sales_by_rep", "Sales by rep", PERM, sales_by_rep, _RANGED, description=REVENUE_DEFINITION),
-    Report("orders.sales_by_product", "Sales by product", PERM, sales_by_product, _RANGED,
-           description=_LINES),
+    # dashboard_for: the record scopes whose dashboard shows the card (manager: team, owner: all)
+    Report("orders.sales_by_rep", "Sales by rep", PERM, sales_by_rep,
+           {**_RANGED, "dashboard": "bar", "dashboard_for": "team, all"}, description=REVENUE_DEFINITION),
+    Report("orders.sales_by_product", "Sales by product", PERM, sales_by_product,
+           {**_RANGED, "dashboard": "bar", "dashboard_for": "all"}, description=_LINES),
     Report("orders.sales_by_category", "Sales by category", PERM, sales_by_category, _RANGED,
            description=_LINES),
     Report("orders.sales_by_region", "Sales by region", PERM, sales_by_region, _RANGED,

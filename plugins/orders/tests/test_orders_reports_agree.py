@@ -166,3 +166,16 @@ def test_the_sales_by_day_card_shows_the_latest_days_with_chart_data(app, sales,
     chart = json.loads(card["chart"])
     assert chart["labels"] == [r[0] for r in rows[-3:]]
     assert chart["series"][0]["values"] == [str(r[1]) for r in rows[-3:]]
+
+
+def test_dashboard_cards_follow_the_users_scope(app, sales, make_user):
+    from core import dashboard
+
+    boss, _camp = sales
+    manager = make_user("lead8", role="manager")
+    with app.test_request_context("/"):
+        owner_cards = {c["key"] for c in dashboard.widgets_for(boss)}
+        team_cards = {c["key"] for c in dashboard.widgets_for(manager)}
+    assert {"orders.sales_by_day", "orders.sales_by_rep", "orders.sales_by_product"} <= owner_cards
+    assert {"orders.sales_by_day", "orders.sales_by_rep"} <= team_cards  # the team's, by scope
+    assert "orders.sales_by_product" not in team_cards  # an owner's card
