@@ -1,12 +1,17 @@
-"""Purchase history from orders' domain events (crm never imports orders)."""
+"""Purchase history from orders' lifecycle hooks (crm never imports orders)."""
 
 from decimal import Decimal
 
 import pytest
 
 from core.db import db
-from core.events import emit
+from plugins.crm.history import record_order
 from plugins.crm.models import Customer, Purchase
+
+
+def report(_hook: str, returned_amount=None, **order):
+    """What crm's order_created / order_status_changed / order_returned hooks record."""
+    record_order(order, returned_amount=returned_amount)
 
 
 def _order(order_id, customer_id, status="confirmed", total="199.90", **kw):
@@ -26,21 +31,21 @@ def customer(app, org, new_customer):
 
 def test_events_build_history_and_aggregates(app, org, customer):
     cid = customer["id"]
-    emit("order.created", **_order(1, cid, status="draft", total="100.00"))
+    report("order_created", **_order(1, cid, status="draft", total="100.00"))
     db.session.commit()
     c = db.session.get(Customer, cid)
     assert (c.order_count, c.total_spent) == (0, Decimal("0.00"))  # drafts are history, not spend
-    emit("order.status_changed", **_order(1, cid, status="confirmed", total="100.00"))
-    emit("order.created", **_order(2, cid, status="paid", total="199.90",
+    report("order_status_changed", **_order(1, cid, status="confirmed", total="100.00"))
+    report("order_created", **_order(2, cid, status="paid", total="199.90",
                                    placed_at="2026-04-02T09:30:00+08:00"))
-    emit("order.created", **_order(3, cid, status="cancelled", total="50.00",
+    report("order_created", **_order(3, cid, status="cancelled", total="50.00",
                                    placed_at="2026-02-01T10:00:00+08:00"))
     db.session.commit()
     db.session.refresh(c)
     assert c.order_count == 2
     assert c.total_spent == Decimal("299.90")
     assert c.last_purchase_at.isoformat() == "2026-04-02T01:30:00"  # stored as UTC
-    emit("order.returned", **_order(2, cid, status="returned", total="199.90", returned_total="59.97",
+    report("order_returned", **_order(2, cid, status="returned", total="199.90", returned_total="59.97",
                                     placed_at="2026-04-02T09:30:00+08:00"))
     db.session.commit()
     db.session.refresh(c)
@@ -56,17 +61,16 @@ def test_events_build_history_and_aggregates(app, org, customer):
 
 def test_order_moving_to_another_customer_moves_history(app, org, customer, new_customer):
     other = new_customer(org.rep1, name="李四", phone="13900000000")
-    emit("order.created", **_order(5, customer["id"], total="80.00"))
-    emit("order.status_changed", **_order(5, other["id"], total="80.00", status="paid"))
+    report("order_created", **_order(5, customer["id"], total="80.00"))
+    report("order_status_changed", **_order(5, other["id"], total="80.00", status="paid"))
     db.session.commit()
     assert db.session.get(Customer, customer["id"]).total_spent == Decimal("0.00")
     assert db.session.get(Customer, other["id"]).total_spent == Decimal("80.00")
 
 
 def test_unknown_customer_or_bad_values_never_break_the_order(app, customer):
-    emit("order.created", **_order(9, 424242))
-    emit("order.created", **_order(10, customer["id"], total="not money", placed_at="yesterday"))
-    emit("stock.low", product_id=1)
+    report("order_created", **_order(9, 424242))
+    report("order_created", **_order(10, customer["id"], total="not money", placed_at="yesterday"))
     db.session.commit()
     assert db.session.query(Purchase).filter_by(order_id=9).count() == 0
     p = db.session.query(Purchase).filter_by(order_id=10).one()
@@ -75,11 +79,11 @@ def test_unknown_customer_or_bad_values_never_break_the_order(app, customer):
 
 def test_partial_returns_accumulate(app, org, customer):
     cid = customer["id"]
-    emit("order.created", **_order(20, cid, status="completed", total="300.00"))
-    emit("order.returned", **_order(20, cid, status="completed", total="300.00"), returned_amount="100.00")
-    emit("order.returned", **_order(20, cid, status="completed", total="300.00"), returned_amount="50.50")
+    report("order_created", **_order(20, cid, status="completed", total="300.00"))
+    report("order_returned", **_order(20, cid, status="completed", total="300.00"), returned_amount="100.00")
+    report("order_returned", **_order(20, cid, status="completed", total="300.00"), returned_amount="50.50")
     db.session.commit()
     assert db.session.get(Customer, cid).total_spent == Decimal("149.50")
-    emit("order.returned", **_order(20, cid, status="returned", total="300.00"), returned_amount="999.00")
+    report("order_returned", **_order(20, cid, status="returned", total="300.00"), returned_amount="999.00")
     db.session.commit()
     assert db.session.get(Customer, cid).total_spent == Decimal("0.00")  # never below zero

@@ -8,10 +8,15 @@ from sqlalchemy import select
 from core import hookimpl
 from core.db import db
 from core.errors import Conflict
-from core.events import emit
 from core.models import AuditEntry
 from core.registry import PluginManifest
+from plugins.crm.history import record_order
 from plugins.crm.models import Activity, Contact, Customer, Purchase
+
+
+def report(_hook: str, returned_amount=None, **order):
+    """What crm's order_created / order_status_changed / order_returned hooks record."""
+    record_order(order, returned_amount=returned_amount)
 
 CALLS = []
 
@@ -70,7 +75,7 @@ def test_merge_moves_everything_and_is_audited(app, org, new_customer):
                      region="上海", tags=["团购"], external_code="OLD-1", notes="老系统导入")
     org.rep1.post(f"/api/v1/customers/{m['id']}/contacts", json={"name": "张太太"})
     org.rep1.post(f"/api/v1/customers/{m['id']}/activities", json={"subject": "回访"})
-    emit("order.created", order_id=77, number="SO-77", customer_id=m["id"], status="paid", total="88.80",
+    report("order_created", order_id=77, number="SO-77", customer_id=m["id"], status="paid", total="88.80",
          discount_total="0", currency="CNY", placed_at="2026-05-01T08:00:00", lines=[], promotion_ids=[])
     db.session.commit()
 

@@ -13,8 +13,13 @@ import pytest
 import yaml
 
 from core.db import db
-from core.events import emit
 from core.models import User
+from plugins.crm.history import record_order
+
+
+def report(_hook: str, returned_amount=None, **order):
+    """What crm's order_created / order_status_changed / order_returned hooks record."""
+    record_order(order, returned_amount=returned_amount)
 
 SPENT = "4321.98"
 FIELDS = ("order_count", "total_spent", "last_purchase_at")
@@ -39,7 +44,7 @@ def dovetail_config_dir(dovetail_config_dir):
 
 
 def _buy(customer_id: int, order_id: int) -> None:
-    emit("order.created", order_id=order_id, number=f"SO-2026-{order_id:06d}",
+    report("order_created", order_id=order_id, number=f"SO-2026-{order_id:06d}",
          customer_id=customer_id, owner_id=None, status="paid", total=SPENT,
          discount_total="0.00", currency="CNY", placed_at="2026-03-01T10:00:00+08:00",
          lines=[], promotion_ids=[])
