@@ -24,7 +24,7 @@ def _manifest():
 
 @hookimpl
 def _on_event(event):
-    if event.name.startswith("order."):
+    if event.name.startswith("orders.order."):
         recorder.EVENTS.append((event.name, dict(event.payload)))
 
 
@@ -61,7 +61,7 @@ class TestEvents:
         o = _order(admin_api, c, p, qty=2)
         _go(admin_api, o["id"], "confirm")
         names = [n for n, _ in recorder.EVENTS]
-        assert names[0] == "order.created" and "order.status_changed" in names
+        assert names[0] == "orders.order.created" and "orders.order.status_changed" in names
         created = recorder.EVENTS[0][1]
         keys = {"order_id", "number", "customer_id", "owner_id", "status", "total", "discount_total",
                 "currency", "placed_at", "lines", "promotion_ids"}
@@ -69,7 +69,7 @@ class TestEvents:
         assert created["total"] == "24.68" and created["status"] == "draft"
         assert created["lines"] == [{"product_id": p.id, "sku": p.sku, "quantity": 2, "line_total": "24.68"}]
         datetime.fromisoformat(created["placed_at"])
-        changed = dict(recorder.EVENTS)["order.status_changed"]
+        changed = dict(recorder.EVENTS)["orders.order.status_changed"]
         assert changed["status"] == "confirmed" and changed["from_status"] == "draft" and keys <= set(changed)
 
     def test_failed_creation_emits_nothing_durable(self, admin_api, make_customer, make_product):
