@@ -272,7 +272,7 @@ def _require(app: Flask) -> ActivationState:
 def _table_ready(st: ActivationState) -> bool:
     if not st.table_ok:
         try:
-            st.table_ok = inspect(db.engine).has_table(ConfigVersion.__tablename__)
+            st.table_ok = inspect(db.session.connection()).has_table(ConfigVersion.__tablename__)
         except Exception:  # noqa: BLE001 - no database yet (before 'dovetail init'): run the files
             st.table_ok = False
     return st.table_ok
