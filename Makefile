@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JOBS ?= 4
+PORT ?= 5000
 
 .PHONY: run test lint install dev clean bench fuzz
 
@@ -19,7 +20,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/dovetail init --if-new
-	$(BIN)/dovetail run --host 127.0.0.1 --port 5000
+	$(BIN)/dovetail run --host 127.0.0.1 --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
