@@ -270,6 +270,17 @@ def used_permissions(root: Path, is_package: bool, namespaces: Iterable[str]) ->
     return found
 
 
+def not_permissions(registry: Any) -> set[str]:
+    """Registered names shaped like permissions that are not permissions.
+
+    Action, report and workflow entity keys, and declared event types
+    (``register_event_types``, e.g. ``core.workflow.transitioned``) share the
+    ``ns.thing.action`` shape; a string naming one of them is not a permission use.
+    """
+    return set(registry.actions) | set(registry.reports) | set(registry.workflow_entities) | \
+        set(registry.event_types)
+
+
 def permission_problems(name: str, available: Mapping[str, Any], registry: Any,
                         ignore: Iterable[str] = ()) -> list[str]:
     """Every permission the plugin uses is declared (by it, or by the plugin it names).
@@ -281,8 +292,7 @@ def permission_problems(name: str, available: Mapping[str, Any], registry: Any,
     m = av.manifest
     namespaces = {name, "core", *m.depends, *m.optional}
     declared = registry.permissions
-    not_perms = set(ignore) | set(registry.actions) | set(registry.reports) | \
-        set(registry.workflow_entities)
+    not_perms = set(ignore) | not_permissions(registry)
     problems: list[str] = []
     root, is_package = package_dir(av.module)
     for perm, places in sorted(used_permissions(root, is_package, namespaces).items()):
@@ -592,5 +602,5 @@ def conformance_tests(plugin: str, **options: Any) -> type:
 
 
 __all__ = ["PluginConformance", "conformance_tests", "manifest_problems", "hook_problems", "permission_problems",
-           "used_permissions", "smoke_problems", "migration_problems", "openapi_problems",
+           "used_permissions", "not_permissions", "smoke_problems", "migration_problems", "openapi_problems",
            "built_app", "closure", "dependents", "available_plugins"]
