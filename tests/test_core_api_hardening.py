@@ -10,8 +10,6 @@ import pytest
 import yaml
 from sqlalchemy import exc as sa_exc
 
-from core.state import dovetail
-
 MAX_INT = 2**31 - 1  # PostgreSQL integer
 
 
@@ -22,10 +20,12 @@ def dovetail_plugins():
 
 @pytest.fixture
 def dovetail_config_dir(dovetail_config_dir):
-    """The project's roles plus 'nobody', a role with no permission at all."""
+    """The project's roles plus 'nobody', a role with no permission at all, and
+    'report_reader', who may open the reports pages but no sales report."""
     path = dovetail_config_dir / "roles.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     data["roles"]["nobody"] = {"permissions": [], "scope": "own"}
+    data["roles"]["report_reader"] = {"permissions": ["core.report.read"], "scope": "own"}
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return dovetail_config_dir
 
@@ -334,21 +334,13 @@ def test_reports_without_permission_are_403_on_api_and_web(app, client, api_clie
 
 
 def test_a_report_outside_ones_permissions_is_403_not_404(app, client, api_client, make_user):
-    """A manager may read reports, but not one whose permission their role lacks."""
-    import core.reports as reports
-    from core.registry import Report
-
-    reg = dovetail(app).registry
-    reg.reports["probe.secret"] = (Report("probe.secret", "Secret", "probe.secret.read",
-                                          lambda params, user: (["a"], [[1]])), "probe")
-    manager = make_user("mgr_r", "manager", password="a-long-password")
-    api = api_client(manager)
-    err = _error(api.get("/api/v1/reports/probe.secret"), 403, "forbidden")
-    assert "probe.secret.read" in err["message"]
+    """A user who may read reports, but not one whose permission their role lacks."""
+    reader = make_user("reader_r", "report_reader", password="a-long-password")
+    api = api_client(reader)
+    err = _error(api.get("/api/v1/reports/orders.sales_by_day"), 403, "forbidden")
+    assert "orders.report.read" in err["message"]
     _error(api.get("/api/v1/reports/no.such_report"), 404, "not_found")
-    assert "probe.secret" not in [r["key"] for r in api.get("/api/v1/reports").get_json()]
-    client.post("/login", data={"username": "mgr_r", "password": "a-long-password"})
-    assert client.get("/reports/probe.secret").status_code == 403
+    assert "orders.sales_by_day" not in [r["key"] for r in api.get("/api/v1/reports").get_json()]
+    client.post("/login", data={"username": "reader_r", "password": "a-long-password"})
+    assert client.get("/reports/orders.sales_by_day").status_code == 403
     assert client.get("/reports/no.such_report").status_code == 404
-    assert reports.run_report  # the one function both use
-
