@@ -110,8 +110,12 @@ def test_reports_and_stats_are_scoped_and_exact(api_client, make_user, make_team
     p = make_product("10.01", cost="4.00", category="Tea")
     q = make_product("3.33", cost="1.00", category=None)
     ca, cb = make_customer(a, region="华南"), make_customer(b, region="华北")
-    _sell(api_a, ca, p, 3)                                    # 30.03
-    _sell(admin_api, cb, q, 2)                                # 6.66 (rep b's customer, admin's order)
+    # Revenue (plugins/orders/revenue.py, issue 10) counts only paid/shipped/completed orders, so
+    # the two sales are paid; a confirmed-but-unpaid order is not a sale and must not count.
+    for sale in (_sell(api_a, ca, p, 3),                      # 30.03
+                 _sell(admin_api, cb, q, 2)):                 # 6.66 (rep b's customer, admin's order)
+        _go(admin_api, sale["id"], "pay", inputs={"method": "cash"})
+    _sell(api_a, ca, p, 7)                                    # 70.07 confirmed, unpaid: not a sale
     draft = _order(api_a, ca, p, 1)                           # drafts are not sales
     assert draft["status"] == "draft"
     cancelled = _sell(api_a, ca, q, 5)
@@ -138,6 +142,7 @@ def test_reports_and_stats_are_scoped_and_exact(api_client, make_user, make_team
     assert bad.status_code == 422
     stats = api_a.get("/api/v1/orders/stats").json
     assert stats["orders"] == 1 and stats["revenue"] == "30.03" and stats["by_status"]["draft"]["orders"] == 1
+    assert stats["by_status"]["confirmed"]["orders"] == 1  # the unpaid order exists but is not revenue
     stats = admin_api.get("/api/v1/orders/stats").json
     assert stats["orders"] == 2 and stats["revenue"] == "36.69" and stats["average_order_value"] == "18.35"
 
@@ -296,8 +301,9 @@ def test_days_and_months_are_the_companys_local_ones(admin_api, make_customer, m
     for oid, when in ((late["id"], datetime(2025, 12, 31, 23, 30)), (early["id"], datetime(2025, 12, 31, 15, 30))):
         db.session.get(Order, oid).placed_at = when
     db.session.commit()
-    for oid in (late["id"], early["id"]):
+    for oid in (late["id"], early["id"]):  # paid: only paid/shipped/completed orders are revenue
         _go(admin_api, oid, "confirm")
+        _go(admin_api, oid, "pay", inputs={"method": "cash"})
     rows = admin_api.get("/api/v1/reports/orders.sales_by_day").json["rows"]
     assert rows == [["2025-12-31", "20.00", 1], ["2026-01-01", "10.00", 1]]
     assert [r[0] for r in admin_api.get("/api/v1/reports/orders.profit").json["rows"]] == ["2025-12", "2026-01"]
