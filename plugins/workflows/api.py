@@ -117,7 +117,7 @@ def overview() -> list[dict[str, Any]]:
                      "status": "active" if src else ("built-in" if m else "none"),
                      "version": m.version if m else None, "states": len(m.states) if m else 0,
                      "transitions": len(m.transitions) if m else 0, "notice": None, "issues": []})
-    for f in st.files.values():
+    for f in [*st.files.values(), *(f for n, f in st.refused.items() if st.files.get(n) is not f)]:
         if f.status != "active":
             rows.append({"name": f.name, "entity": f.entity, "source": f.display, "status": f.status,
                          "version": None, "states": 0, "transitions": 0, "notice": f.notice,
@@ -190,8 +190,8 @@ class WorkflowReload(MethodView):
     @permission_required(MANAGE)
     @blp.response(200, WorkflowReloadOut)
     def post(self):
-        """Check every file again; those that pass take effect now, refused ones leave the running version"""
-        require(MANAGE)
-        files = store().refresh(apply=True, force=True)
-        refused = [f for f in files if f.status == "refused"]
-        return jsonify({"ok": not refused, "files": [f.as_dict() for f in files]})
+        """Apply the config (as POST /api/v1/config/apply): every file is checked and, if all pass, put
+        in force in every worker; otherwise nothing changes and the refused files show their errors"""
+        user = require(MANAGE)
+        ok, files, _issues = store().reload(user.username)
+        return jsonify({"ok": ok, "files": [f.as_dict() for f in files]})

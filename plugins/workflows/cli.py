@@ -118,17 +118,23 @@ def simulate_cmd(name: str, role: str, record: str, steps: str) -> None:
 @workflow.command("reload")
 @with_app
 def reload_cmd() -> None:
-    """Check every file again and put the ones that pass in force (records in removed states moved)."""
-    files = store().refresh(apply=True, force=True)
-    bad = 0
+    """Apply the config, as 'dovetail config apply' does: every file is checked and, if all pass, put in
+    force in every worker (records in removed states moved); a refused file changes nothing."""
+    ok, files, issues = store().reload("cli")
+    shown = set()
     for f in files:
         click.echo(f"{f.display}: {f.status}" + (f" (version {f.version})" if f.version else "")
                    + (f" - {f.notice}" if f.notice else ""))
         for issue in f.issues:
             _echo_issue(issue)
-        bad += f.status == "refused"
-    if bad:
-        raise click.ClickException(f"{bad} file(s) refused; the running version of each stays.")
+            shown.add(str(issue))
+    for issue in issues:  # another config file (roles.yaml ...) refused the apply
+        if str(issue) not in shown:
+            _echo_issue(issue)
+    if not ok:
+        bad = sum(f.status == "refused" for f in files)
+        raise click.ClickException(f"{bad} workflow file(s) refused, {len(issues)} error(s) in all; nothing "
+                                   "changed and the config version in force stays.")
 
 
 @workflow.command("list")

@@ -118,6 +118,8 @@ class WorkflowStore:
         self.sources: dict[str, str] = {}      # entity -> file name giving its machine
         self.lock = threading.RLock()
         self.loaded = False
+        self.checked: dict[str, FileState] = {}   # the files as the last apply or check saw them
+        self.refused: dict[str, FileState] = {}   # refused by the last apply (shown until one succeeds)
 
     def display(self, path: Path) -> str:
         try:
@@ -135,6 +137,20 @@ class WorkflowStore:
 
         activation.sync()
         return list(self.files.values())
+
+    def reload(self, actor: str | None) -> tuple[bool, list[FileState], list[ConfigIssue]]:
+        """``workflow reload``: apply the config (:func:`core.activation.apply`), as
+        ``dovetail config apply`` does. Returns (applied, file states, located errors); when
+        refused, nothing changed, the version in force stays and the files show why."""
+        from core import activation
+
+        try:
+            activation.apply(current_app, actor=actor, note="workflow reload")
+        except ConfigError as exc:
+            with self.lock:
+                self.refused = {n: f for n, f in self.checked.items() if f.status == "refused"}
+            return False, list(self.checked.values()), list(exc.issues)
+        return True, list(self.files.values()), []
 
     # -- the config part (core.activation) ------------------------------------
     def prepare(self, docs: Any, *, applying: bool) -> Prepared:
@@ -171,14 +187,15 @@ class WorkflowStore:
                 fs.notice = "; ".join(f"moves {n} record(s) from '{old}' to '{new}'"
                                       for old, (new, n) in sorted(result.moves.items()))
         if applying:
-            issues.extend(self._stranded_by_removal(out))
+            issues.extend(self._stranded_by_removal(out, now))
+            self.checked = dict(out.files)
         if issues:
             raise ConfigError(issues)
         return out
 
-    def _stranded_by_removal(self, out: Prepared) -> list[ConfigIssue]:
+    def _stranded_by_removal(self, out: Prepared, now: datetime) -> list[ConfigIssue]:
         """A file removed while records sit in states the built-in workflow lacks is refused."""
-        issues = []
+        issues: list[ConfigIssue] = []
         reg = current_app.extensions["dovetail"].registry
         for ent_name, name in self.sources.items():
             if ent_name in out.sources:
@@ -190,9 +207,13 @@ class WorkflowStore:
             stranded = count_outside(pair[0], pair[0].state_field, set(default.get("states") or {}))
             if stranded:
                 what = ", ".join(f"{n} in '{s}'" for s, n in sorted(stranded.items()))
-                shown = self.files[name].display if name in self.files else f"workflows/{name}.yaml"
-                issues.append(ConfigIssue(shown, 1, 1, f"file removed, but {what} would have no state in "
-                                          "the built-in workflow (hint: restore the file with a state_map)"))
+                fs = self.files.get(name)
+                shown = fs.display if fs else f"workflows/{name}.yaml"
+                issue = ConfigIssue(shown, 1, 1, f"file removed, but {what} would have no state in "
+                                    "the built-in workflow (hint: restore the file with a state_map)")
+                issues.append(issue)
+                out.files[name] = FileState(name, fs.path if fs else self.dir / f"{name}.yaml", shown,
+                                            entity=ent_name, status="refused", issues=[issue], checked_at=now)
         return issues
 
     def write(self, prepared: Prepared) -> None:
@@ -201,8 +222,15 @@ class WorkflowStore:
 
     def install(self, prepared: Prepared) -> None:
         with self.lock:
-            self.files, self.machines, self.sources = prepared.files, prepared.machines, prepared.sources
-            self.loaded = True
+            files = dict(prepared.files)
+            for ent_name, name in self.sources.items():  # files removed: the built-in workflow again
+                if ent_name not in prepared.sources and name not in files and name in self.files:
+                    old = self.files[name]
+                    files[name] = FileState(name, old.path, old.display, entity=ent_name, status="removed",
+                                            notice="file removed; the built-in workflow is in force",
+                                            checked_at=datetime.now(UTC))
+            self.files, self.machines, self.sources = files, prepared.machines, prepared.sources
+            self.refused, self.loaded = {}, True
         for ent, mach in prepared.machines.items():
             log.info("workflow %s for '%s' in force (version %s)", prepared.files[prepared.sources[ent]].display,
                      ent, mach.version)

@@ -73,12 +73,15 @@ def check():
 
 @bp.post("/reload")
 def reload():
-    require(MANAGE)
-    files = store().refresh(apply=True, force=True)
+    user = require(MANAGE)
+    ok, files, issues = store().reload(user.username)
     refused = [f for f in files if f.status == "refused"]
     if refused:
         flash(_("%(n)s file(s) refused; their running versions stay. See the errors below.", n=len(refused)),
               "error")
+    elif not ok:
+        flash(_("The config files have errors; nothing was applied: %(errors)s",
+                errors="; ".join(str(i) for i in issues)), "error")
     else:
         flash(_("Workflows reloaded."), "success")
     return redirect(url_for("workflows_web.index"))

@@ -110,6 +110,15 @@ def _write(path: Path, text: str) -> None:
         os.utime(path, ns=(st.st_atime_ns, old + 1_000_000))
 
 
+def _apply() -> Any:
+    """``dovetail config apply``: put the edited files in force (raises ConfigError when refused)."""
+    from flask import current_app
+
+    from core import activation
+
+    return activation.apply(current_app, actor="test")
+
+
 @pytest.fixture
 def make_product(app):
     from plugins.catalog.models import Product
@@ -154,5 +163,6 @@ def _go(api: Any, oid: int, key: str, **kw: Any) -> Any:
 
 @pytest.fixture
 def wf():
-    """Helpers: ``wf.write(path, text)``, ``wf.new_order(api, customer, *products)``, ``wf.go(api, id, key)``."""
-    return types.SimpleNamespace(write=_write, new_order=_new_order, go=_go)
+    """Helpers: ``wf.write(path, text)``, ``wf.apply()`` (apply the config: an edited file takes effect
+    only then), ``wf.new_order(api, customer, *products)``, ``wf.go(api, id, key)``."""
+    return types.SimpleNamespace(write=_write, apply=_apply, new_order=_new_order, go=_go)

@@ -47,7 +47,6 @@ def test_check_reports_oversized_constants_at_their_line_and_column(runner, wf_d
 
 def test_a_guard_over_the_limits_fails_the_transition_at_once(app, wf_dir, wf, make_user):
     from core.statemachine import available
-    from plugins.workflows.store import store
 
     wf.write(wf_dir / "ticket.yaml",
              HEAD + '  close: {from: review, to: done, guard: "ticket.amount ** ticket.title_len > 0"}\n'
@@ -57,7 +56,7 @@ def test_a_guard_over_the_limits_fails_the_transition_at_once(app, wf_dir, wf, m
     db.session.add(t)
     db.session.commit()
     boss = make_user("boss", role="admin")
-    store().refresh(apply=False)  # the file is read and checked before the clock starts
+    wf.apply()  # the file is read, checked and put in force before the clock starts
     started = time.monotonic()
     [close] = available("ticket", t, boss)
     assert time.monotonic() - started < 2

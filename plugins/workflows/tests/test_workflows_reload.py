@@ -39,9 +39,11 @@ def dovetail_plugins():
 
 
 @pytest.fixture
-def ticket_file(wf_dir, wf):
+def ticket_file(app, wf_dir, wf):
+    """config/workflows/ticket.yaml, applied (in force)."""
     path = wf_dir / "ticket.yaml"
     wf.write(path, TICKET)
+    wf.apply()
     return path
 
 
@@ -67,6 +69,9 @@ def test_file_in_force_and_changes_picked_up_at_request_time(app, admin_api, tic
     assert [s["key"] for s in r.json["states"]] == ["open", "review", "done"]
     assert "open --> review: submit" in r.json["mermaid"]
     wf.write(ticket_file, WITH_TRIAGE)
+    r = admin_api.get("/api/v1/workflows/ticket")  # an edited file changes nothing until applied
+    assert [s["key"] for s in r.json["states"]] == ["open", "review", "done"]
+    wf.apply()
     r = admin_api.get("/api/v1/workflows/ticket")
     assert [s["key"] for s in r.json["states"]] == ["open", "review", "done", "triage"]
     assert machine_for("ticket").transitions["triage_it"].target == "triage"
@@ -134,6 +139,7 @@ def test_failing_action_leaves_record_and_history_unchanged(app, ticket_file, wf
     from core.statemachine import history, perform
 
     wf.write(ticket_file, TICKET.replace("actions: [wftest.stamp]", "actions: [wftest.stamp, wftest.explode]"))
+    wf.apply()
     admin = make_user("boss", role="admin")
     t = make_ticket()
     with pytest.raises(Conflict, match="the test action refuses"):
