@@ -120,6 +120,20 @@ def app(dovetail_plugins, dovetail_extra_plugins, dovetail_settings, dovetail_co
 
 
 @pytest.fixture
+def apply_config(app) -> Any:
+    """``apply_config(force=False)``: apply the config files as they are on disk now (what
+    ``dovetail config apply`` does) and return the :class:`core.activation.Applied`; a refused
+    apply raises the located :class:`core.errors.ConfigError` (the version in force stays).
+    Tests that edit a run-time config file by hand call this for the edit to take effect."""
+    from core import activation
+
+    def do_apply(*, force: bool = False, actor: str | None = "test") -> Any:
+        return activation.apply(app, actor=actor, force=force)
+
+    return do_apply
+
+
+@pytest.fixture
 def client(app) -> Any:
     return app.test_client()
 
