@@ -76,6 +76,7 @@ def populate(scale: float, seed: int) -> None:
         customers = db.session.scalars(select(Customer.id).order_by(Customer.id)).all()
         if admin is None or not customers:
             return
+        from core import statemachine
         from plugins.orders.services import create_order
 
         for _i in range(max(int(150 * scale), 3)):
@@ -85,11 +86,20 @@ def populate(scale: float, seed: int) -> None:
             if rng.random() < 0.3:
                 data["coupon_code"] = shared.code
             try:
-                create_order(data, admin)
+                order, _created = create_order(data, admin)
             except DovetailError:  # a customer's second use of the shared code, below minimum spend
                 db.session.rollback()
                 data.pop("coupon_code", None)
-                create_order(data, admin)
+                order, _created = create_order(data, admin)
+            # Most demo orders are paid: only paid/shipped/completed orders are revenue
+            # (plugins.orders.revenue), so the campaign's effectiveness has sales to show.
+            if rng.random() < 0.8:
+                try:
+                    for key, inputs in (("confirm", {}), ("pay", {"method": "cash"})):
+                        statemachine.perform("order", order, key, admin, inputs=inputs)
+                    db.session.commit()
+                except DovetailError:  # e.g. not enough stock to confirm: the order stays a draft
+                    db.session.rollback()
     db.session.commit()
 
 

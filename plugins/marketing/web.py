@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -16,6 +17,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from core.api import apply_sort, page_of
 from core.auth import has_permission, require
+from core.dashboard import chart_data
 from core.db import db
 from core.errors import DovetailError, ValidationError
 from core.scope import get_for, select_for
@@ -108,14 +110,18 @@ def campaign(campaign_id: int):
             audience_error = exc.message
     widget = None
     if eff:
+        # amounts as Decimal (chart_data plots numeric columns only) and the chart's JSON for
+        # static/charts.js, as report and dashboard cards carry it
         widget = {"title": _("Revenue by day"), "kind": "bar", "columns": [_("Day"), _("Revenue")],
-                  "rows": [[d["day"], d["revenue"]] for d in eff["revenue_by_day"]]}
+                  "rows": [[d["day"], Decimal(d["revenue"])] for d in eff["revenue_by_day"]]}
+        widget["chart"] = chart_data(widget["columns"], widget["rows"])
     aov_widget = None
     if eff:
         aov_widget = {"title": _("Average order value"), "kind": "bar",
                       "columns": [_("Orders"), _("Average order value")],
-                      "rows": [[_("Promoted"), eff["average_order_value"]],
-                               [_("Other"), eff["other_average_order_value"]]]}
+                      "rows": [[_("Promoted"), Decimal(eff["average_order_value"])],
+                               [_("Other"), Decimal(eff["other_average_order_value"])]]}
+        aov_widget["chart"] = chart_data(aov_widget["columns"], aov_widget["rows"])
     return render_template("marketing/campaign.html", c=c, eff=eff, widget=widget, aov_widget=aov_widget,
                            segment=services.segment_name(c.segment_id) if c.segment_id else None,
                            audience_total=audience_total, audience_error=audience_error,

@@ -54,6 +54,16 @@ def order(api, customer, lines, coupon=None):
     return api.post("/api/v1/orders", json=body)
 
 
+def paid(api, r):
+    """Confirm and pay the order created by response ``r`` (a sale under the orders plugin's
+    one revenue definition: paid, shipped or completed orders)."""
+    assert r.status_code == 201, r.json
+    for key, kw in (("confirm", {}), ("pay", {"inputs": {"method": "cash"}})):
+        t = api.post(f"/api/v1/orders/{r.json['id']}/transitions", json={"transition": key, **kw})
+        assert t.status_code == 200, t.json
+    return r
+
+
 def considered(body, name):
     return next(c for c in body["considered"] if c["label"] == name)
 
@@ -291,11 +301,15 @@ def test_generate_coupon_batch(admin_api, spring):
 def test_effectiveness_promoted_vs_other_orders(admin_api, campaign, shop, make_customer):
     promo(admin_api, campaign_id=campaign["id"], name="满300减30", kind="tiered",
           tiers=[{"threshold": "300", "discount": "30"}])
-    a, b, c = make_customer(), make_customer(), make_customer()
-    assert order(admin_api, a, [(shop["cream"], 2)]).status_code == 201      # 398.00 − 30 = 368.00
-    assert order(admin_api, b, [(shop["tea"], 2)]).status_code == 201        # 316.00 − 30 = 286.00
-    assert order(admin_api, c, [(shop["mask"], 1)]).status_code == 201       # 39.00, not promoted
-    assert order(admin_api, c, [(shop["sample"], 3)]).status_code == 201     # 75.00, not promoted
+    a, b, c, d = make_customer(), make_customer(), make_customer(), make_customer()
+    # Effectiveness counts only revenue orders (plugins/orders/revenue.py: paid/shipped/completed,
+    # issue 10: every report agrees on one definition), so the sales below are paid; the promoted
+    # draft of customer d is not a sale: not in orders, revenue, discount, reach or budget used.
+    paid(admin_api, order(admin_api, a, [(shop["cream"], 2)]))    # 398.00 − 30 = 368.00
+    paid(admin_api, order(admin_api, b, [(shop["tea"], 2)]))      # 316.00 − 30 = 286.00
+    paid(admin_api, order(admin_api, c, [(shop["mask"], 1)]))     # 39.00, not promoted
+    paid(admin_api, order(admin_api, c, [(shop["sample"], 3)]))   # 75.00, not promoted
+    assert order(admin_api, d, [(shop["cream"], 2)]).status_code == 201  # promoted draft: not a sale
     e = admin_api.get(f"/api/v1/campaigns/{campaign['id']}/effectiveness").json
     assert (e["orders"], e["revenue"], e["discount_given"], e["customers_reached"]) == (2, "654.00", "60.00", 2)
     assert (e["average_order_value"], e["other_orders"], e["other_average_order_value"]) == ("327.00", 2, "57.00")
