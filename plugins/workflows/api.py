@@ -99,6 +99,8 @@ class WorkflowCheckOut(Schema):
 class WorkflowReloadOut(Schema):
     ok = fields.Boolean()
     files = fields.List(fields.Nested(WorkflowFileOut))
+    errors = fields.List(fields.String(), metadata={"description": "located errors of any config file that "
+                                                                   "refused the apply"})
 
 
 def overview() -> list[dict[str, Any]]:
@@ -193,5 +195,5 @@ class WorkflowReload(MethodView):
         """Apply the config (as POST /api/v1/config/apply): every file is checked and, if all pass, put
         in force in every worker; otherwise nothing changes and the refused files show their errors"""
         user = require(MANAGE)
-        ok, files, _issues = store().reload(user.username)
-        return jsonify({"ok": ok, "files": [f.as_dict() for f in files]})
+        ok, files, issues = store().reload(user.username)
+        return jsonify({"ok": ok, "files": [f.as_dict() for f in files], "errors": [str(i) for i in issues]})

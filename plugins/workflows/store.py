@@ -144,6 +144,7 @@ class WorkflowStore:
         refused, nothing changed, the version in force stays and the files show why."""
         from core import activation
 
+        self.checked = {}  # a file that cannot be read refuses the apply before any check
         try:
             activation.apply(current_app, actor=actor, note="workflow reload")
         except ConfigError as exc:
