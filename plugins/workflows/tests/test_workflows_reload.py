@@ -273,3 +273,19 @@ def test_check_warns_about_empty_states_the_file_drops(app, admin_api, ticket_fi
     assert res.exit_code == 0, res.output
     assert f"{ticket_file}:3:1: warning: removes state 'triage' of the version in force" in res.output
     assert "no record is in it" in res.output
+
+
+def test_reload_is_a_config_apply(app, admin_api, ticket_file, wf, runner):
+    from core import activation
+
+    before = activation.in_force(app).version
+    wf.write(ticket_file, TICKET.replace("to: done", "to: dnoe"))
+    res = runner.invoke(["workflow", "reload"])
+    assert res.exit_code == 1 and "unknown state 'dnoe'" in res.output
+    assert activation.in_force(app).version == before
+    wf.write(ticket_file, WITH_TRIAGE)
+    r = admin_api.post("/api/v1/workflows/reload")
+    assert r.json["ok"] is True and r.json["errors"] == []
+    row = activation.in_force(app)
+    assert row.version == before + 1 and row.applied_by == "admin" and row.note == "workflow reload"
+    assert row.documents["workflows/ticket.yaml"] == WITH_TRIAGE
