@@ -110,15 +110,6 @@ def _write(path: Path, text: str) -> None:
         os.utime(path, ns=(st.st_atime_ns, old + 1_000_000))
 
 
-def _apply() -> Any:
-    """``dovetail config apply``: put the edited files in force (raises ConfigError when refused)."""
-    from flask import current_app
-
-    from core import activation
-
-    return activation.apply(current_app, actor="test")
-
-
 @pytest.fixture
 def make_product(app):
     from plugins.catalog.models import Product
@@ -162,7 +153,8 @@ def _go(api: Any, oid: int, key: str, **kw: Any) -> Any:
 
 
 @pytest.fixture
-def wf():
-    """Helpers: ``wf.write(path, text)``, ``wf.apply()`` (apply the config: an edited file takes effect
-    only then), ``wf.new_order(api, customer, *products)``, ``wf.go(api, id, key)``."""
-    return types.SimpleNamespace(write=_write, apply=_apply, new_order=_new_order, go=_go)
+def wf(apply_config):
+    """Helpers: ``wf.write(path, text)``, ``wf.apply()`` (the ``apply_config`` fixture: an edited file
+    takes effect only when the config is applied), ``wf.new_order(api, customer, *products)``,
+    ``wf.go(api, id, key)``."""
+    return types.SimpleNamespace(write=_write, apply=apply_config, new_order=_new_order, go=_go)
