@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, flash, render_template, request
 from flask.views import MethodView
 from flask_babel import gettext
 from flask_login import login_required
@@ -18,7 +18,7 @@ from marshmallow import Schema, fields
 from core.api import core_blp
 from core.auth import has_permission, require
 from core.dashboard import chart_data
-from core.errors import NotFound, PermissionDenied
+from core.errors import NotFound, PermissionDenied, ValidationError
 from core.export import csv_bytes, xlsx_bytes
 from core.state import dovetail
 
@@ -117,17 +117,24 @@ def index():
 def show(key: str):
     user = require("core.report.read")
     params = {k: v for k, v in request.args.items() if k != "format"}
+    fmt = request.args.get("format")
     try:
         report, columns, rows = run_report(key, params, user)
     except NotFound:
         abort(404)
-    fmt = request.args.get("format")
+    except ValidationError as exc:
+        if fmt in ("csv", "xlsx"):  # a download has no page to show the message on
+            raise
+        # like the list pages' filters: say what is wrong and show the report unfiltered
+        flash(exc.message, "error")
+        params = {}
+        report, columns, rows = run_report(key, params, user)
     if fmt in ("csv", "xlsx"):
         return download(report, columns, rows, fmt)
     # column names are message ids of the plugin; the page shows them translated (and escaped)
     headers = [gettext(c) if c else c for c in columns]
     widget = {"title": gettext(report.title), "kind": report.params.get("dashboard", "bar"),
               "columns": headers, "rows": rows, "chart": chart_data(headers, rows)}
-    inputs = {k: request.args.get(k, "") for k in query_params(report)}
+    inputs = {k: params.get(k, "") for k in query_params(report)}
     return render_template("core/report.html", report=report, columns=headers, rows=rows,
                            widget=widget, inputs=inputs, groupings=("day", "week", "month"))

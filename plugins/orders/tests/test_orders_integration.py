@@ -330,3 +330,14 @@ def test_web_edit_draft_reprices_and_shows_errors(web, make_customer, make_produ
     assert "/edit" not in cl.get(detail).get_data(as_text=True)
     r = cl.post(detail + "/edit", data={"product_0": str(q.id), "quantity_0": "1"})
     assert r.status_code == 422 and "only a draft order can be changed" in r.get_data(as_text=True)
+
+
+def test_web_report_with_a_bad_date_says_so_and_shows_the_report(web, admin_api):
+    cl = web("boss", "admin")
+    r = cl.get("/reports/orders.sales_by_day?date_from=notadate&group=day")
+    text = r.get_data(as_text=True)
+    # like the list pages' filters: the message, the form and the unfiltered report (no error page)
+    assert r.status_code == 200 and 'name="date_from" value=""' in text and 'value="notadate"' not in text
+    assert 'class="flash error"' in text
+    assert admin_api.get("/api/v1/reports/orders.sales_by_day?date_from=notadate").status_code == 422
+    assert cl.get("/reports/orders.sales_by_day?date_from=notadate&format=csv").status_code == 422
