@@ -2,6 +2,9 @@
 
 import textwrap
 
+import pytest
+
+from core.errors import ConfigError
 from core.state import dovetail
 from plugins.customfields import store
 
@@ -20,7 +23,7 @@ fields:
 
 
 def test_every_mistake_is_reported_with_line_and_column(app, fields_file, runner):
-    fields_file(textwrap.dedent("""\
+    fields_file(apply=False, text=textwrap.dedent("""\
         fields:
           spaceship:
             x: {type: string, label: {en: X}}
@@ -77,7 +80,7 @@ def test_every_mistake_is_reported_with_line_and_column(app, fields_file, runner
 
     path = store.state(app).path
     text = path.read_text().replace("    i:\n      type: string\n      label: {en: I2}\n", "")
-    fields_file(text)
+    fields_file(text, apply=False)
     result = runner.invoke(["fields", "check"])
     assert result.exit_code == 1
     got = [ln.split("custom_fields.yaml:", 1)[1] for ln in result.output.splitlines() if ln.startswith("error:")]
@@ -103,7 +106,8 @@ def test_every_mistake_is_reported_with_line_and_column(app, fields_file, runner
 def test_broken_file_keeps_the_version_in_force(admin_api, fields_file):
     fields_file(BASE)
     assert admin_api.post("/api/v1/cftest-gadgets", json={"name": "a", "custom": {"level": "x"}}).status_code == 201
-    fields_file(BASE + "    oops: [\n")
+    with pytest.raises(ConfigError):  # the apply is refused; the version in force stays
+        fields_file(BASE + "    oops: [\n")
     r = admin_api.post("/api/v1/cftest-gadgets", json={"name": "a", "custom": {"level": "y"}})
     assert r.status_code == 201
     r = admin_api.get("/api/v1/custom-fields/check")

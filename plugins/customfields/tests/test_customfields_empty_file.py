@@ -2,6 +2,7 @@
 
 import pytest
 
+from core.errors import ConfigError
 from plugins.customfields import store
 
 ONE = "fields:\n  gadget:\n    level:\n      type: string\n      label: {en: Level}\n"
@@ -16,7 +17,8 @@ def test_an_empty_or_misshapen_file_is_refused_and_the_fields_stay(app, admin_ap
                                                                    text, words):
     fields_file(ONE)
     assert admin_api.get("/api/v1/custom-fields").json["total"] == 1
-    fields_file(text)
+    with pytest.raises(ConfigError):  # refused: the version in force stays
+        fields_file(text)
     assert admin_api.get("/api/v1/custom-fields").json["total"] == 1
     problems = admin_api.get("/api/v1/custom-fields/check").json["problems"]
     assert len(problems) == 1 and f"custom_fields.yaml:1:1: error: {words}" in problems[0], problems
