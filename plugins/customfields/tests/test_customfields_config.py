@@ -73,7 +73,7 @@ def test_every_mistake_is_reported_with_line_and_column(app, fields_file, runner
         """))
     result = runner.invoke(["fields", "check"])
     assert result.exit_code == 1
-    lines = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
+    lines = [ln for ln in result.output.splitlines() if ": error: " in ln]
     got = [ln.split("custom_fields.yaml:", 1)[1] for ln in lines]
     # the duplicate key stops parsing first: fix it and the rest shows
     assert got == ["40:5: error: duplicate key 'i' (first defined at line 37)"]
@@ -83,7 +83,7 @@ def test_every_mistake_is_reported_with_line_and_column(app, fields_file, runner
     fields_file(text, apply=False)
     result = runner.invoke(["fields", "check"])
     assert result.exit_code == 1
-    got = [ln.split("custom_fields.yaml:", 1)[1] for ln in result.output.splitlines() if ln.startswith("error:")]
+    got = [ln.split("custom_fields.yaml:", 1)[1] for ln in result.output.splitlines() if ": error: " in ln]
     roles = ", ".join(sorted(dovetail(app).config.roles))
     assert got == [
         "2:3: error: unknown entity 'spaceship'; custom-field entities: gadget",
