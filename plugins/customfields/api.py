@@ -183,7 +183,11 @@ class CheckView(MethodView):
         problems = list(st.problems)
         try:
             loaded = store.read_file(st.path)
-            found = [c.to_json() for c in store.changes(st.defs, loaded.defs)]
+            changed = store.changes(st.defs, loaded.defs)
+            found = [c.to_json() for c in changed]
+            # what applying the file would refuse (the version in force stays until then)
+            problems += [f"{c.describe()}; refused (fix the values, or apply with --force)"
+                         for c in store.blocking(changed)]
         except ConfigError as exc:
             problems = [str(i) for i in exc.issues]
         db.session.commit()  # end the read transaction (counting stored values)

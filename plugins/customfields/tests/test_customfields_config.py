@@ -141,27 +141,30 @@ def test_added_field_works_without_restart_and_removal_keeps_values(admin_api, f
     assert admin_api.get("/api/v1/cftest-gadgets").json["items"][0]["custom"] == {"size": 3, "level": "l2"}
 
 
-def test_hand_edited_type_change_is_refused_until_forced(admin_api, fields_file, runner):
+def test_hand_edited_type_change_is_refused_until_forced(admin_api, fields_file, runner, apply_config):
     fields_file(BASE)
     for level in ("a1", "12", "b2"):
         admin_api.post("/api/v1/cftest-gadgets", json={"name": "g", "custom": {"level": level}})
     changed = BASE.replace("level:\n      type: string", "level:\n      type: integer")
-    fields_file(changed)
+    with pytest.raises(ConfigError, match="2 of 3 stored value"):
+        fields_file(changed)
     # refused: the running version stays (string), the problem is reported
     r = admin_api.post("/api/v1/cftest-gadgets", json={"name": "g", "custom": {"level": "c3"}})
     assert r.status_code == 201
     check = admin_api.get("/api/v1/custom-fields/check").json
-    assert check["problems"] == ["gadget.level: type 'string' → 'integer': 2 of 3 stored value(s) no longer fit; "
-                                 "refused (run 'dovetail fields check --force' to accept)"]
+    assert check["problems"] == ["gadget.level: type 'string' → 'integer': 3 of 4 stored value(s) no longer fit; "
+                                 "refused (fix the values, or apply with --force)"]
     assert [(c["key"], c["misfits"], c["checked"]) for c in check["changes"]] == [("level", 3, 4)]
 
     result = runner.invoke(["fields", "check"])
     assert result.exit_code == 1
-    assert "error: gadget.level: 3 of 4 stored value(s) no longer fit (string → integer)" in result.output
+    assert ("error: gadget.level: type 'string' → 'integer': 3 of 4 stored value(s) no longer fit; refused"
+            in result.output)
 
     result = runner.invoke(["fields", "check", "--force"])
     assert result.exit_code == 0, result.output
-    assert "3 of 4 stored value(s) no longer fit (forced)" in result.output
+    assert "3 of 4 stored value(s) no longer fit (accepted with --force)" in result.output
+    apply_config(force=True)
     r = admin_api.post("/api/v1/cftest-gadgets", json={"name": "g", "custom": {"level": "c3"}})
     assert r.json["error"]["fields"] == {"custom": {"level": ["Not a valid integer."]}}
     assert admin_api.post("/api/v1/cftest-gadgets", json={"name": "g", "custom": {"level": 5}}).status_code == 201
