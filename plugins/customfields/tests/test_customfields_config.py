@@ -4,6 +4,7 @@ import textwrap
 
 import pytest
 
+from core import activation
 from core.errors import ConfigError
 from core.state import dovetail
 from plugins.customfields import store
@@ -174,12 +175,15 @@ def test_type_change_across_restart_is_still_compared(app, admin_api, fields_fil
     """The accepted version lives in the database, so a new process compares with it too."""
     fields_file(BASE)
     admin_api.post("/api/v1/cftest-gadgets", json={"name": "g", "custom": {"level": "abc"}})
-    fields_file(BASE.replace("level:\n      type: string", "level:\n      type: integer"))
     fresh = store.State(store.state(app).path)
     app.extensions[store.EXT_KEY] = fresh  # what a restarted worker starts with
+    act = activation.state(app)
+    act.version, act.loaded = 0, False
+    with pytest.raises(ConfigError, match=r"1 of 1 stored value\(s\) no longer fit"):
+        fields_file(BASE.replace("level:\n      type: string", "level:\n      type: integer"))
     r = admin_api.post("/api/v1/cftest-gadgets", json={"name": "g", "custom": {"level": "still text"}})
     assert r.status_code == 201
-    assert "1 of 1 stored value(s) no longer fit" in fresh.problems[0]
+    assert fresh.get("gadget", "level").type == "string"
 
 
 def test_fields_list_cli(app, fields_file, runner):
@@ -198,17 +202,23 @@ def test_missing_file_means_no_fields(app, admin_api):
     assert admin_api.get("/api/v1/custom-fields").json["total"] == 0
 
 
-def test_a_running_worker_takes_a_change_forced_from_the_cli(app, admin_api, fields_file, runner):
+def test_a_running_worker_takes_a_change_forced_from_the_cli(app, admin_api, fields_file, runner,
+                                                             apply_config):
     fields_file(BASE)
     admin_api.post("/api/v1/cftest-gadgets", json={"name": "g", "custom": {"level": "abc"}})
-    fields_file(BASE.replace("level:\n      type: string", "level:\n      type: integer"))
-    admin_api.get("/api/v1/custom-fields")  # this worker refuses the edit
+    with pytest.raises(ConfigError):  # the apply refuses the edit
+        fields_file(BASE.replace("level:\n      type: string", "level:\n      type: integer"))
+    admin_api.get("/api/v1/custom-fields")
     worker = store.state(app)
-    assert worker.get("gadget", "level").type == "string" and worker.problems
-    other = store.State(worker.path)  # another process: it has seen the refused file too
-    other.seen, other.defs, other.problems = worker.seen, dict(worker.defs), list(worker.problems)
+    act = activation.state(app)
+    assert worker.get("gadget", "level").type == "string" and act.problems
+    running = act.version
+    other = store.State(worker.path)  # another process, running the same version
+    other.defs = dict(worker.defs)
     assert runner.invoke(["fields", "check", "--force"]).exit_code == 0
+    apply_config(force=True)
     app.extensions[store.EXT_KEY] = other
+    act.version = running  # that process still runs the previous version
     admin_api.get("/api/v1/custom-fields")
     assert other.get("gadget", "level").type == "integer" and other.problems == []
 
@@ -231,6 +241,7 @@ def test_a_removed_field_added_back_with_another_type_is_compared(admin_api, fie
     admin_api.get("/api/v1/custom-fields")
     out = runner.invoke(["fields", "list", "--all"]).output
     assert "gadget.size\tstring\tSize\thidden" in out
-    fields_file(BASE + "    size:\n      type: integer\n      label: {en: Size}\n")
+    with pytest.raises(ConfigError, match=r"1 of 1 stored value\(s\) no longer fit"):
+        fields_file(BASE + "    size:\n      type: integer\n      label: {en: Size}\n")
     admin_api.get("/api/v1/custom-fields")
-    assert "1 of 1 stored value(s) no longer fit" in store.state(admin_api.client.application).problems[0]
+    assert store.state(admin_api.client.application).get("gadget", "size").type == "string"
