@@ -220,24 +220,28 @@ def apply(app: Flask | None = None, *, actor: str | None, force: bool = False,
         latest = db.session.scalar(select(ConfigVersion).order_by(ConfigVersion.version.desc()).limit(1))
         notices = [n for part in st.parts for n in part.notices(prepared.get(part.name))]
         if latest is not None and latest.digest == dig and not force:
+            # read before the rollback: reading an expired row after it reloads it and leaves a
+            # read transaction open (on SQLite that holds a lock other writers wait for)
+            same = latest.version
             db.session.rollback()
             _install_all(app, st, prepared)
-            st.version, st.documents, st.loaded, st.problems = latest.version, docs, True, []
-            return Applied(latest.version, dig, True, notices)
+            st.version, st.documents, st.loaded, st.problems = same, docs, True, []
+            return Applied(same, dig, True, notices)
         for part in st.parts:
             part.write(app, prepared.get(part.name), actor)
         row = ConfigVersion(version=(latest.version if latest else 0) + 1, applied_by=actor, digest=dig,
                             documents=docs, note=note or None)
         db.session.add(row)
+        version = row.version  # not after the commit: that would reload the row (see above)
         try:
             db.session.commit()
         except IntegrityError:
             db.session.rollback()
             raise Conflict("Another config apply finished at the same time; run it again.") from None
         _install_all(app, st, prepared)
-        st.version, st.documents, st.loaded, st.problems, st.table_ok = row.version, docs, True, [], True
-        log.info("config version %s applied by %s (%s)", row.version, actor or "-", dig[:12])
-        return Applied(row.version, dig, False, notices)
+        st.version, st.documents, st.loaded, st.problems, st.table_ok = version, docs, True, [], True
+        log.info("config version %s applied by %s (%s)", version, actor or "-", dig[:12])
+        return Applied(version, dig, False, notices)
 
 
 def documents_in_force(app: Flask | None = None) -> dict[str, str]:
