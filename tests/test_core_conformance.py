@@ -102,13 +102,14 @@ def test_the_suite_catches_bad_manifest_unknown_hooks_and_undeclared_permissions
     class Registry:
         permissions = {"badp.thing.read": (Permission("badp.thing.read"), "badp")}
         actions, reports, workflow_entities, enabled_names = {}, {}, {}, ["badp"]
+        event_types = {"badp.thing.happened": (None, "badp")}  # a declared event type, not a permission
         menu = [(MenuItem("badp.x", "X", "core_web.index", "badp.thing.write"), "badp")]
 
     src = tmp_path / "badp_pkg"
     src.mkdir()
     (src / "__init__.py").write_text("")
     (src / "plugin.py").write_text('"""badp.thing.docstring"""\nNEEDED = "badp.thing.delete"\n'
-                                   'OK = "badp.thing.read"\n')
+                                   'OK = "badp.thing.read"\nEVENT = "badp.thing.happened"\n')
     (src / "page.html").write_text("{% if has_permission('badp.thing.export') %}x{% endif %}\n")
     mod.__file__ = str(src / "plugin.py")
     mod.__package__ = "badp_pkg"
@@ -117,7 +118,7 @@ def test_the_suite_catches_bad_manifest_unknown_hooks_and_undeclared_permissions
     text = "\n".join(problems)
     assert "'badp.thing.delete' (plugin.py:2)" in text and "'badp.thing.export' (page.html:1)" in text
     assert "menu entry 'badp.x' needs undeclared permission 'badp.thing.write'" in text
-    assert "badp.thing.read'" not in text and "docstring" not in text
+    assert "badp.thing.read'" not in text and "docstring" not in text and "happened" not in text
 
 
 def test_conformance_tests_builds_the_class():
