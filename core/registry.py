@@ -128,9 +128,6 @@ class Report:
     #: what the figures mean (a message id: which orders count, how they are dated); shown
     #: on the report page and returned by the API, so every report states its definitions
     description: str = ""
-    #: what the figures mean (a message id: which orders count, how they are dated); shown
-    #: on the report page and returned by the API, so every report states its definitions
-    description: str = ""
 
     @property
     def permissions(self) -> tuple[str, ...]:
