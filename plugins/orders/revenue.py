@@ -24,6 +24,7 @@ from sqlalchemy import case, func, literal, select
 from sqlalchemy.sql import ColumnElement
 
 from core.db import db
+from core.statemachine import machine_for
 from plugins.orders.models import Order, Payment
 
 #: Order states whose orders count as sales (the customer has paid).
@@ -38,8 +39,11 @@ GROUPINGS = ("day", "week", "month")
 
 
 def revenue_states() -> tuple[str, ...]:
-    """The states whose orders count as revenue."""
-    return REVENUE_STATES
+    """The states whose orders count as revenue: those the workflow in force reaches by
+    transitions marked ``paid``, ``shipped`` or ``completed`` (renaming a state in config keeps
+    its orders counted); :data:`REVENUE_STATES` when no such mark is declared."""
+    marked = machine_for("order").states_marked("paid", "shipped", "completed")
+    return tuple(sorted(marked)) or REVENUE_STATES
 
 
 def is_revenue(order: Any = Order) -> ColumnElement[bool]:

@@ -53,8 +53,6 @@ MARK_HELP = {"confirmed": "confirms the order", "paid": "records its payment",
              "shipped": "ships it", "completed": "completes it",
              "cancelled": "cancels it (coupon uses and reservations are given back)",
              "returned": "takes it back (not counted as sales)"}
-#: statuses of the built-in workflow that do not count as sales (see :func:`non_sales_states`).
-NON_SALES = ("draft", "cancelled", "returned")
 #: the string event types orders emits for integrations (webhooks, logs).
 EVENT_CREATED, EVENT_STATUS_CHANGED = "orders.order.created", "orders.order.status_changed"
 EVENT_RETURNED, EVENT_DELETED = "orders.order.returned", "orders.order.deleted"
