@@ -17,6 +17,7 @@ from core.db import db, lock_for_update
 from core.errors import NotFound
 from core.models import User
 from core.scope import get_for, log_personal_access, mask_value, select_for
+from plugins.crm.public import Customer
 from plugins.orders import services
 from plugins.orders.models import Order, ReturnRequest
 from plugins.orders.schemas import (
@@ -60,8 +61,6 @@ def customer_names(customer_ids: set[int], user: User) -> dict[int, str]:
     """Customer names for display, masked for users without ``crm.customer.read_personal``."""
     if not customer_ids:
         return {}
-    from plugins.crm.models import Customer
-
     names = dict(db.session.execute(select(Customer.id, Customer.name).where(
         Customer.id.in_(customer_ids))).all())
     if services.can_read_customer_names(user):

@@ -19,6 +19,8 @@ from core.db import db, quantize
 from core.errors import DovetailError
 from core.export import write_csv, xlsx_bytes
 from core.tabular import RowError, count_rows, read_rows, require_columns
+from plugins.catalog.public import Product
+from plugins.crm.public import Customer, normalise_phone
 from plugins.orders import services
 from plugins.orders.models import ZERO, Order, OrderLine, Payment
 
@@ -56,9 +58,6 @@ class _Lookup:
     """Caches customers (by external code or phone) and products (by sku) during an import."""
 
     def __init__(self) -> None:
-        from plugins.catalog.models import Product
-        from plugins.crm.models import Customer
-
         self.Customer, self.Product = Customer, Product
         self.customers: dict[str, Any] = {}
         self.products: dict[str, Any] = {}
@@ -70,8 +69,6 @@ class _Lookup:
         found = db.session.scalar(select(C).where(C.external_code == text))
         if found is None:
             try:
-                from plugins.crm.services import normalise_phone
-
                 phone = normalise_phone(text)
             except DovetailError:
                 phone = None
@@ -246,7 +243,6 @@ def export_rows(*, status: str | None = None, date_from: date | None = None, dat
     """
     from core.models import User
     from core.scope import mask_value
-    from plugins.crm.models import Customer
 
     cols = custom.columns("order", user)
     masked = user is not None and not services.can_read_customer_names(user)

@@ -13,6 +13,8 @@ from sqlalchemy import select
 
 from core.audit import acting_as
 from core.db import db, quantize, utcnow
+from plugins.catalog.public import Product
+from plugins.crm.public import Customer
 from plugins.orders.models import ZERO, Order, OrderLine, OrderSequence, Payment, Shipment
 from plugins.orders.services import to_local
 
@@ -24,9 +26,6 @@ STEP = {"confirmed_at": 0, "paid_at": 1, "shipped_at": 2, "completed_at": 6}
 
 
 def populate(scale: float, seed: int) -> None:
-    from plugins.catalog.models import Product
-    from plugins.crm.models import Customer
-
     rng = random.Random(seed + 3)
     customers = db.session.execute(select(Customer.id, Customer.owner_id)).all()
     products = db.session.execute(select(Product.id, Product.sku, Product.name, Product.category_id,

@@ -23,6 +23,8 @@ from core.errors import ValidationError
 from core.models import User
 from core.registry import Report
 from core.scope import restrict
+from plugins.catalog.public import Category
+from plugins.crm.public import Customer, Lead
 from plugins.orders.models import ZERO, Order, OrderLine
 from plugins.orders.revenue import (
     GROUPINGS,
@@ -136,8 +138,6 @@ def sales_by_product(params: Mapping[str, Any], user: User):
 
 
 def sales_by_category(params: Mapping[str, Any], user: User):
-    from plugins.catalog.models import Category
-
     stmt = _sales(select(Category.name, func.sum(OrderLine.quantity), func.sum(OrderLine.line_total))
                   .select_from(OrderLine).join(Order, Order.id == OrderLine.order_id)
                   .outerjoin(Category, Category.id == OrderLine.category_id)
@@ -148,8 +148,6 @@ def sales_by_category(params: Mapping[str, Any], user: User):
 
 
 def sales_by_region(params: Mapping[str, Any], user: User):
-    from plugins.crm.models import Customer
-
     refunds, revenue = _order_revenue_sum()
     stmt = _sales(select(Customer.region, func.count(func.distinct(Order.customer_id)), func.count(Order.id),
                          revenue)
@@ -192,8 +190,6 @@ def _per_customer(params: Mapping[str, Any], user: User) -> Any:
 
 def revenue_per_customer(params: Mapping[str, Any], user: User):
     """Each customer's orders, revenue, average order value and last order day; top 500 by revenue."""
-    from plugins.crm.models import Customer
-
     per = _per_customer(params, user).subquery()
     stmt = (select(Customer.name, Customer.region, per.c.orders, per.c.revenue, per.c.last)
             .join(Customer, Customer.id == per.c.customer_id)
@@ -281,8 +277,6 @@ def sales_funnel(params: Mapping[str, Any], user: User):
     """Leads created in the range (``date_from``/``date_to``) and how far they got: linked to a
     customer, that customer placed an order (not a draft or cancelled) on or after the lead was
     created, and paid one (a sale by the revenue definition). Leads in ``user``'s scope."""
-    from plugins.crm.models import Lead
-
     leads = restrict(select(Lead.id, Lead.customer_id, Lead.created_at), Lead, user)
     d1, d2 = _range(params)
     if d1:

@@ -29,6 +29,9 @@ from core.models import User
 from core.scope import get_for
 from core.state import dovetail
 from core.statemachine import machine_for
+from plugins.catalog.public import Product
+from plugins.crm.public import Customer
+from plugins.crm.public import customer_snapshot as crm_customer_snapshot
 from plugins.orders.models import (
     ZERO,
     Order,
@@ -174,8 +177,6 @@ def parse_lines(raw: Any) -> list[tuple[int, int]]:
 
 
 def _customer_model() -> Any:
-    from plugins.crm.models import Customer
-
     return Customer
 
 
@@ -195,9 +196,7 @@ def resolve_customer(customer_id: Any, user: User) -> Any:
 def customer_snapshot(customer: Any) -> dict[str, Any]:
     if customer is None:
         return {"id": None, "tier": None, "tags": [], "region": None, "owner_id": None}
-    from plugins.crm.services import customer_snapshot as snap
-
-    return dict(snap(customer))
+    return dict(crm_customer_snapshot(customer))
 
 
 def resolve_owner(owner_id: Any, user: User) -> int:
@@ -227,8 +226,6 @@ def resolve_owner(owner_id: Any, user: User) -> int:
 
 
 def _products(ids: Sequence[int]) -> dict[int, Any]:
-    from plugins.catalog.models import Product
-
     rows = db.session.scalars(select(Product).where(Product.id.in_(set(ids)))).all()
     return {p.id: p for p in rows}
 
@@ -307,8 +304,6 @@ def _coupon(raw: Any) -> str | None:
 
 
 def _apply_cart(order: Order, cart: Cart, totals: Mapping[str, Decimal]) -> None:
-    from plugins.catalog.models import Product
-
     costs = dict(db.session.execute(select(Product.id, Product.cost).where(
         Product.id.in_({ln.product_id for ln in cart.lines}))).all())
     order.lines.clear()

@@ -17,6 +17,8 @@ from core.db import db, lock_for_update
 from core.errors import DovetailError
 from core.models import User
 from core.scope import get_for, select_for
+from plugins.catalog.public import Product
+from plugins.crm.public import Customer
 from plugins.orders import services
 from plugins.orders.api import customer_names, filter_orders, history_dicts, order_dict, return_dict
 from plugins.orders.models import Order, ReturnRequest
@@ -128,8 +130,6 @@ def order_transition(order_id: int):
 
 
 def _customer_choices(user: User) -> list[tuple[int, str]]:
-    from plugins.crm.models import Customer
-
     rows = db.session.scalars(select_for(Customer, "crm.customer.read", user)
                               .order_by(Customer.name).limit(500)).all()
     names = customer_names({c.id for c in rows}, user)
@@ -137,8 +137,6 @@ def _customer_choices(user: User) -> list[tuple[int, str]]:
 
 
 def _product_choices() -> list[tuple[int, str]]:
-    from plugins.catalog.models import Product
-
     rows = db.session.execute(select(Product.id, Product.sku, Product.name, Product.price)
                               .where(Product.active.is_(True)).order_by(Product.sku).limit(1000)).all()
     return [(r.id, f"{r.sku} · {r.name} · {r.price}") for r in rows]
