@@ -11,8 +11,7 @@ from core.api import apply_sort, page_body, page_of, page_schema
 from core.auth import permission_required, require
 from core.db import db
 from core.scope import dump, get_for, select_for
-from plugins.catalog.models import Product
-from plugins.catalog.services import can_read_cost
+from plugins.catalog.public import Product, can_read_cost
 from plugins.inventory import services
 from plugins.inventory.models import Movement, StockLevel, Warehouse
 from plugins.inventory.schemas import (

@@ -14,7 +14,7 @@ from core.db import db
 from core.errors import DovetailError
 from core.export import write_csv, xlsx_bytes
 from core.tabular import RowError, count_rows, read_rows, require_columns
-from plugins.catalog.models import Product
+from plugins.catalog.public import Product
 from plugins.inventory import services
 from plugins.inventory.models import StockLevel, Warehouse
 

@@ -7,7 +7,7 @@ import random
 from sqlalchemy import select
 
 from core.db import db
-from plugins.catalog.models import Product
+from plugins.catalog.public import Product
 from plugins.inventory import services
 from plugins.inventory.models import Movement, Warehouse
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from core.db import AuditedMixin, IdMixin, Model, Money, db, utcnow
 from core.errors import Conflict
-from plugins.catalog.models import Product
+from plugins.catalog.public import Product
 
 MOVEMENT_KINDS = ("receipt", "issue", "adjustment", "transfer", "return")
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from core.db import db, quantize
-from plugins.catalog.models import Category, Product
+from plugins.catalog.public import Category, Product
 from plugins.inventory.models import StockLevel
 
 

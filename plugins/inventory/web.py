@@ -19,7 +19,7 @@ from core.auth import has_permission, require
 from core.db import db
 from core.errors import DovetailError
 from core.scope import get_for, select_for
-from plugins.catalog.models import Product
+from plugins.catalog.public import Product, run_upload
 from plugins.inventory import services
 from plugins.inventory.api import post_movement
 from plugins.inventory.models import Movement, StockLevel, Warehouse
@@ -221,7 +221,6 @@ def warehouse_form(warehouse_id: int | None = None):
 @bp.route("/stock/import", methods=["GET", "POST"])
 @login_required
 def stock_import():
-    from plugins.catalog.web import run_upload
     from plugins.inventory.cli import import_counts
 
     require(STOCK_IMPORT)
