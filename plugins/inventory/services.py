@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Integer, and_, case, column, func, insert, select, update, values
 from sqlalchemy.exc import IntegrityError
 
 from core.audit import current_actor
 from core.audit import record as audit_record
-from core.db import db, lock_for_update, quantize, utcnow
+from core.db import db, is_postgres, lock_for_update, quantize, utcnow
 from core.errors import Conflict, NotFound, ValidationError
 from core.events import emit
 from core.state import dovetail
@@ -339,7 +339,14 @@ def reserve_for(source_type: str, source_id: int, lines: Iterable[Any], *,
     """Reserve each product's total line quantity in one warehouse (default: the default
     warehouse). Idempotent: only the difference to what the document already holds is
     reserved (or released). Raises 409 "Only 3 of SKU-001 available in WH-SH; 5 requested"
-    when short — the caller's transaction then rolls back every reservation it made."""
+    (one sentence per short product) when short — the caller's transaction then rolls back.
+
+    A constant number of statements whatever the number of lines: the warehouse, the
+    document's active reservations, one SELECT of the products' stock rows (row-locked in
+    product order on PostgreSQL; SQLite writers already hold the write lock), one guarded
+    UPDATE over all of them and one multi-row INSERT of the reservations. Only a product
+    without a stock row yet (or a reservation that shrinks) costs statements of its own.
+    """
     wh = get_warehouse(warehouse_id) if warehouse_id else default_warehouse()
     if not wh.active:
         raise Conflict(f"Warehouse {wh.code} is inactive; it cannot reserve stock.")
@@ -347,22 +354,116 @@ def reserve_for(source_type: str, source_id: int, lines: Iterable[Any], *,
     held: dict[int, list[Reservation]] = {}
     for r in active_reservations(source_type, source_id):
         held.setdefault(r.product_id, []).append(r)
-    made: list[Reservation] = []
+    deltas: dict[int, int] = {}
     for pid in sorted(set(need) | set(held)):
         delta = need.get(pid, 0) - sum(r.quantity for r in held.get(pid, []))
         if delta > 0:
-            product = get_product(pid)
-            change = _apply(pid, wh.id, d_res=delta, need_available=None if allow_negative() else delta)
-            if change is None:
-                raise _short(product, wh, need[pid])
-            res = Reservation(source_type=source_type, source_id=source_id, product_id=pid,
-                              warehouse_id=wh.id, quantity=delta, status="active")
-            db.session.add(res)
-            made.append(res)
+            deltas[pid] = delta
         elif delta < 0:
             _release_quantity(held[pid], -delta)
+    made: list[Reservation] = []
+    if deltas:
+        rows = _stock_rows(deltas, wh)
+        guard = not allow_negative()
+        short = [(rows[pid], need[pid]) for pid, q in deltas.items() if guard and rows[pid].available < q]
+        if short:
+            raise _short_many(short, wh)
+        after = _reserve_rows({rows[pid].stock_id: q for pid, q in deltas.items()}, guard)
+        if len(after) != len(deltas):  # a guard refused a row after all: never oversell
+            refused = {row.stock_id for row in rows.values()} - set(after)
+            raise _short_many([(row, need[row.product_id]) for row in rows.values()
+                               if row.stock_id in refused], wh, fresh=True)
+        for pid in deltas:
+            row = rows[pid]
+            on_hand, reserved = after[row.stock_id]
+            if row.point is not None and row.available >= row.point > on_hand - reserved:
+                _emit_low_row(row, wh, Change(on_hand, reserved))
+        made = list(db.session.scalars(insert(Reservation).returning(Reservation, sort_by_parameter_order=True), [
+            {"source_type": source_type, "source_id": source_id, "product_id": pid, "warehouse_id": wh.id,
+             "quantity": q, "status": "active", "created_at": utcnow()} for pid, q in deltas.items()]))
     db.session.flush()
     return made
+
+
+@dataclass
+class _StockRow:
+    """A product's stock row in one warehouse as loaded (and locked) for a reservation."""
+
+    product_id: int
+    sku: str
+    name: str
+    stock_id: int
+    on_hand: int
+    reserved: int
+    point: int | None  # the row's reorder point, else the product default
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+
+def _stock_rows(quantities: Mapping[int, int], wh: Warehouse) -> dict[int, _StockRow]:
+    """The stock rows of these products in ``wh`` with SKU, name and reorder point, in one
+    SELECT (``FOR UPDATE OF inventory_stock`` in product order on PostgreSQL, so two
+    documents lock shared rows in the same order). Unknown products are a 422; a product
+    with no stock row in ``wh`` gets an empty one (a statement or two, first time only)."""
+    ids = sorted(quantities)
+    s, p = StockLevel.__table__.c, Product.__table__.c
+    stmt = (select(s.product_id, p.sku, p.name, s.id, s.on_hand, s.reserved,
+                   func.coalesce(s.reorder_point, ReorderPoint.__table__.c.reorder_point))
+            .join(Product.__table__, p.id == s.product_id)
+            .outerjoin(ReorderPoint.__table__, ReorderPoint.__table__.c.product_id == s.product_id)
+            .where(s.warehouse_id == wh.id, s.product_id.in_(ids)).order_by(s.product_id))
+    if is_postgres():
+        stmt = stmt.with_for_update(of=StockLevel.__table__)
+    rows = {r[0]: _StockRow(*r) for r in db.session.execute(stmt)}
+    missing = [pid for pid in ids if pid not in rows]
+    if missing:
+        for pid in missing:
+            get_product(pid)  # 422 for an unknown product
+            _stock_id(pid, wh.id)
+        return _stock_rows(quantities, wh)
+    return rows
+
+
+def _reserve_rows(deltas: Mapping[int, int], guard: bool) -> dict[int, tuple[int, int]]:
+    """``reserved += q`` on every stock row of ``deltas`` (stock id → q) in one UPDATE, each
+    row only if it keeps ``on_hand - reserved >= 0`` when ``guard``; returns the rows it
+    changed as stock id → (on_hand, reserved). PostgreSQL joins a ``VALUES`` list, SQLite
+    (no column names on a VALUES table) picks each row's quantity with a CASE."""
+    t = StockLevel.__table__
+    c = t.c
+    if is_postgres():
+        v = values(column("sid", Integer), column("q", Integer), name="wanted").data(list(deltas.items()))
+        stmt = update(t).where(c.id == v.c.sid).values(reserved=c.reserved + v.c.q, updated_at=utcnow())
+        if guard:
+            stmt = stmt.where(c.on_hand - c.reserved >= v.c.q)
+    else:
+        q = case(dict(deltas), value=c.id)
+        stmt = update(t).where(c.id.in_(list(deltas))).values(reserved=c.reserved + q, updated_at=utcnow())
+        if guard:
+            stmt = stmt.where(c.on_hand - c.reserved >= q)
+    out = {r.id: (r.on_hand, r.reserved) for r in db.session.execute(stmt.returning(c.id, c.on_hand, c.reserved))}
+    for sid in deltas:
+        _expire(sid)
+    return out
+
+
+def _short_many(short: list[tuple[_StockRow, int]], wh: Warehouse, *, fresh: bool = False) -> Conflict:
+    """409 naming every short product ("Only 3 of SKU-002 available in WH-SH; 5 requested")."""
+    parts, fields = [], []
+    for row, requested in short:
+        avail = max(_available_now(row.product_id, wh.id) if fresh else row.available, 0)
+        parts.append(f"Only {avail} of {row.sku} available in {wh.code}; {requested} requested")
+        fields.append(f"{row.sku}: only {avail} available in {wh.code}." if len(short) > 1
+                      else f"Only {avail} available in {wh.code}.")
+    return Conflict(". ".join(parts), fields={"quantity": fields})
+
+
+def _emit_low_row(row: _StockRow, wh: Warehouse, change: Change) -> None:
+    emit(EVENT_STOCK_LOW, product_id=row.product_id, sku=row.sku, product_name=row.name,
+         warehouse_id=wh.id, warehouse_code=wh.code, on_hand=change.on_hand,
+         reserved=change.reserved, available=change.available, reorder_point=row.point)
 
 
 def _release_quantity(reservations: list[Reservation], quantity: int) -> None:
