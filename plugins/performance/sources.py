@@ -1,22 +1,15 @@
 """The one place this plugin reads other plugins (orders, catalog).
 
-Everything performance needs from them is imported here, so a change of their public
-API is a change of this file only. Items not (yet) listed in the orders plugin's
-declared public API (``plugins.orders.services`` docstring) are marked; see the README
-("What we need from other plugins").
+Everything performance needs from them is imported here, from their public modules
+(``plugins.catalog.public``, ``plugins.orders.public``), so a change of their public API is
+a change of this file only.
 """
 
 from __future__ import annotations
 
-from plugins.catalog.models import Category, Product
-from plugins.orders.models import Order, OrderLine
-from plugins.orders.services import (  # not in orders' declared public API: see README
-    company_tz,
-    day_start,
-    to_local,
-    unit_net,
-)
-from plugins.orders.services import settings as orders_settings
+from plugins.catalog.public import Category, Product
+from plugins.orders.public import Order, OrderLine, company_tz, day_start, to_local, unit_net
+from plugins.orders.public import settings as orders_settings
 
 __all__ = ["Category", "Order", "OrderLine", "Product", "company_tz", "day_start", "orders_settings",
            "to_local", "unit_net"]
