@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +11,9 @@ from sqlalchemy import select
 from core import custom
 from core.cli import with_app
 from core.db import db
-from core.errors import DovetailError, NotFound, PermissionDenied
+from core.errors import NotFound, PermissionDenied
 from core.export import write_csv, xlsx_bytes
-from core.tabular import RowError, count_rows, read_rows, require_columns
+from core.importer import ImportReport, Problems, RowImport, import_command, run_import
 from plugins.catalog import services
 from plugins.catalog.models import Category, Product
 
@@ -23,101 +22,70 @@ TRUE = {"1", "true", "yes", "y", "是", "on"}
 FALSE = {"0", "false", "no", "n", "否", "off"}
 
 
-def _flatten(messages: Any, prefix: str = "") -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
-            out.extend(_flatten(value, name))
-    elif isinstance(messages, list):
-        for m in messages:
-            out.extend(_flatten(m, prefix))
-    else:
-        out.append((prefix, str(messages)))
-    return out
+class ProductImport(RowImport):
+    """Products keyed on ``sku``: a new SKU is created, an existing one updated with the
+    non-empty cells of its row; missing categories are created."""
 
+    noun = "products"
+    required = frozenset({"sku", "name", "price"})
+    columns = frozenset(COLUMNS)
 
-def _row_values(row: dict[str, str], line: int) -> tuple[dict[str, Any], str | None, list[RowError]]:
-    errors: list[RowError] = []
-    data: dict[str, Any] = {}
-    for key in ("sku", "name", "unit", "price", "cost", "barcode", "description"):
-        if key in row and row[key] != "":
-            data[key] = row[key]
-    if "active" in row and row["active"] != "":
-        flag = row["active"].strip().lower()
-        if flag in TRUE:
-            data["active"] = True
-        elif flag in FALSE:
-            data["active"] = False
-        else:
-            errors.append(RowError(line, "active", "Use yes/no, true/false or 1/0."))
-    cust = {k[len("custom."):]: v for k, v in row.items() if k.startswith("custom.") and v != ""}
-    if cust:
-        data["custom"] = cust
-    category = (row.get("category") or "").strip() or None
-    return data, category, errors
+    def __init__(self, user: Any = None) -> None:
+        self.user = user
+        self.seen: dict[str, int] = {}
+        self.categories: dict[str, int] = {}
 
+    def parse(self, line: int, row: dict[str, str]) -> tuple[dict[str, Any], Problems]:
+        problems: Problems = []
+        data: dict[str, Any] = {k: row[k] for k in ("sku", "name", "unit", "price", "cost", "barcode",
+                                                     "description", "category") if row.get(k, "") != ""}
+        if row.get("active", "") != "":
+            flag = row["active"].strip().lower()
+            if flag in TRUE | FALSE:
+                data["active"] = flag in TRUE
+            else:
+                problems.append(("active", "Use yes/no, true/false or 1/0."))
+        cust = {k[len("custom."):]: v for k, v in row.items() if k.startswith("custom.") and v != ""}
+        if cust:
+            data["custom"] = cust
+        return data, problems
 
-def import_products(path: str | Path, *, user: Any = None, dry_run: bool = False,
-                    progress: Any = None) -> tuple[dict[str, int], list[RowError]]:
-    """Import products from CSV/XLSX; returns ``({created, updated, unchanged, rejected}, errors)``.
-
-    Idempotent on ``sku``: an existing SKU is updated with the non-empty cells of its
-    row. Each good row is saved even when others fail; missing categories are created.
-    """
-    counts = {"created": 0, "updated": 0, "unchanged": 0, "rejected": 0}
-    errors: list[RowError] = []
-    seen: dict[str, int] = {}
-    categories: dict[str, int] = {}
-    checked_header = False
-    for n, (line, row) in enumerate(read_rows(path), start=1):
-        if progress is not None:
-            progress.update(1)
-        if n % 500 == 0 and not dry_run:
-            db.session.commit()
-        if not checked_header:
-            require_columns(path, set(row), {"sku", "name", "price"})
-            checked_header = True
-        data, category, row_errors = _row_values(row, line)
+    def check(self, line: int, data: dict[str, Any], failed: set[str]) -> Problems:
         sku = data.get("sku", "")
-        if sku and sku in seen:
-            row_errors.append(RowError(line, "sku", f"Duplicate of line {seen[sku]} in this file."))
-        if row_errors:
-            errors.extend(row_errors)
-            counts["rejected"] += 1
-            continue
-        try:
-            with db.session.begin_nested():
-                if category:
-                    cid = categories.get(category)
-                    if cid is None:  # cached only once its row is saved (a failed row rolls it back)
-                        cid = services.category_by_name(category, create=True, user=user).id
-                    data["category_id"] = cid
-                existing = services.product_by_sku(sku) if sku else None
-                if existing is None:
-                    services.create_product(data, user)
-                    counts["created"] += 1
-                else:
-                    before = {k: getattr(existing, k) for k in ("name", "category_id", "unit", "price",
-                                                                  "cost", "active", "barcode",
-                                                                  "description", "custom")}
-                    services.update_product(existing, data, user)
-                    after = {k: getattr(existing, k) for k in before}
-                    counts["updated" if after != before else "unchanged"] += 1
-        except DovetailError as exc:
-            counts["rejected"] += 1
-            flat = _flatten(exc.fields) if exc.fields else [("", exc.message)]
-            errors.extend(RowError(line, col, msg) for col, msg in flat)
-            continue
-        if sku:
-            seen[sku] = line
+        if sku and sku in self.seen:
+            return [("sku", f"Duplicate of line {self.seen[sku]} in this file.")]
+        if sku and not failed:
+            self.seen[sku] = line
+        return []
+
+    def save(self, line: int, data: dict[str, Any]) -> str:
+        data = dict(data)
+        category = data.pop("category", None)
         if category:
-            categories[category] = data["category_id"]
-    if dry_run:
-        db.session.rollback()
-    else:
-        db.session.commit()
-    return counts, errors
+            cid = self.categories.get(category)
+            if cid is None:  # cached only once its row is saved (a failed row rolls it back)
+                cid = services.category_by_name(category, create=True, user=self.user).id
+            data["category_id"] = cid
+        sku = data.get("sku", "")
+        existing = services.product_by_sku(sku) if sku else None
+        if existing is None:
+            services.create_product(data, self.user)
+            outcome = "created"
+        else:
+            keys = ("name", "category_id", "unit", "price", "cost", "active", "barcode", "description", "custom")
+            before = {k: getattr(existing, k) for k in keys}
+            services.update_product(existing, data, self.user)
+            outcome = "updated" if {k: getattr(existing, k) for k in keys} != before else "unchanged"
+        if category:
+            self.categories[category] = data["category_id"]
+        return outcome
+
+
+def import_products(path: str | Path, *, user: Any = None, dry_run: bool = False, batch: int = 500,
+                    progress: Any = None) -> ImportReport:
+    """Import products from CSV/XLSX (see :class:`ProductImport`); each good row is saved
+    even when others fail. Unpacks as ``(counts, errors)``."""
+    return run_import(ProductImport(user), path, dry_run=dry_run, batch=batch, progress=progress)
 
 
 def export_rows(user: Any = None):
@@ -140,36 +108,12 @@ def export_rows(user: Any = None):
     return header, rows()
 
 
-def write_report(errors: list[RowError], path: Path) -> None:
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        write_csv(fh, ["line", "column", "reason"], [(e.line, e.column, e.reason) for e in errors])
-
-
-@click.command("products")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--dry-run", is_flag=True, help="Check every row and report, but save nothing.")
-@click.option("--errors", "errors_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the rejected rows (line, column, reason) to this CSV file.")
-@with_app
-def import_products_cmd(file: Path, dry_run: bool, errors_file: Path | None) -> None:
-    """Import products from FILE (.csv or .xlsx); re-running the same file is safe (keyed on sku).
+import_products_cmd = import_command("products", import_products, help="""\
+    Import products from FILE (.csv or .xlsx); re-running the same file is safe (keyed on sku).
 
     Columns: sku, name, price (required); category, unit, cost, active, barcode,
     description, custom.<key>. Exit status 2 when some rows were rejected.
-    """
-    total = count_rows(file)
-    with click.progressbar(length=total or 0, label="Importing products", file=sys.stderr,
-                           show_pos=True) as bar:
-        counts, errors = import_products(file, dry_run=dry_run, progress=bar if total else None)
-    for e in errors:
-        click.echo(str(e), err=True)
-    if errors_file is not None:
-        write_report(errors, errors_file)
-    verb = "Checked" if dry_run else "Imported"
-    click.echo(f"{verb} {file.name}: {counts['created']} created, {counts['updated']} updated, "
-               f"{counts['unchanged']} unchanged, {counts['rejected']} rejected.")
-    if errors:
-        sys.exit(2)
+    """)
 
 
 @click.command("products")

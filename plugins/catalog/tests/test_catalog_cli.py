@@ -67,7 +67,7 @@ def test_import_updates_existing_sku_and_dry_run_saves_nothing(runner, tmp_path)
     runner.invoke(["import", "products", str(write(tmp_path, "sku,name,price\nA-1,甲,10\n"))])
     path = write(tmp_path, "sku,name,price\nA-1,甲改,12.5\nB-1,乙,1\n", "second.csv")
     dry = runner.invoke(["import", "products", str(path), "--dry-run"])
-    assert dry.exit_code == 0 and "Checked second.csv: 1 created, 1 updated" in dry.output
+    assert dry.exit_code == 0 and "Checked second.csv, 2 rows read: 1 created, 1 updated" in dry.output
     db.session.expire_all()
     assert db.session.scalar(select(Product.name).where(Product.sku == "A-1")) == "甲"
     assert db.session.scalar(select(func.count()).select_from(Product)) == 1
