@@ -10,7 +10,18 @@ from core.registry import EventType, MenuItem, Permission
 
 @hookimpl
 def register_models():
-    return list(CORE_MODELS)
+    from core.jobs import JobRun
+    from core.outbox import OutboxMessage
+
+    return [*CORE_MODELS, OutboxMessage, JobRun]
+
+
+@hookimpl
+def register_jobs():
+    """The core's background jobs: outbox processing and pruning (and audit sealing)."""
+    from core.jobs import core_jobs
+
+    return core_jobs()
 
 
 @hookimpl

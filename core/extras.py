@@ -11,7 +11,7 @@ from types import ModuleType
 from core.errors import DovetailError
 
 #: module → extra that installs it
-EXTRAS = {"faker": "demo", "redis": "redis", "psycopg": "postgresql"}
+EXTRAS = {"faker": "demo", "redis": "redis", "rq": "redis", "psycopg": "postgresql"}
 
 
 def require(module: str, purpose: str) -> ModuleType:

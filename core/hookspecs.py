@@ -24,7 +24,9 @@ from core.registry import (
     CustomFieldEntity,
     Event,
     EventType,
+    Job,
     MenuItem,
+    OutboxKind,
     Permission,
     PluginManifest,
     Report,
@@ -132,6 +134,25 @@ def register_event_types() -> list[EventType]:
 
     Only declared types may be emitted (:func:`core.events.emit` raises in tests and logs an
     error in production otherwise); a name declared twice stops start-up naming both plugins.
+    """
+
+
+@hookspec
+def register_outbox_kinds() -> list[OutboxKind]:
+    """Return the outbox message kinds this plugin handles, named ``<plugin>.<thing>.<what>``.
+
+    Business code writes a message with :func:`core.outbox.enqueue` in its own transaction;
+    the handler runs after commit (at least once, in its own transaction). A name declared
+    twice stops start-up naming both plugins; enqueueing an undeclared kind raises.
+    """
+
+
+@hookspec
+def register_jobs() -> list[Job]:
+    """Return background jobs this plugin offers, named ``<plugin>.<what>``; those with ``every``
+    run on a schedule in ``dovetail worker`` (low-stock and follow-up reminders).
+
+    A name declared twice stops start-up naming both plugins.
     """
 
 

@@ -27,7 +27,9 @@ from core.registry import (
     CliCommand,
     CustomFieldEntity,
     EventType,
+    Job,
     MenuItem,
+    OutboxKind,
     Permission,
     PluginManifest,
     Report,
@@ -182,6 +184,8 @@ class Registry:
     custom_field_entities: dict[str, tuple[CustomFieldEntity, str]] = field(default_factory=dict)
     reports: dict[str, tuple[Report, str]] = field(default_factory=dict)
     event_types: dict[str, tuple[EventType, str]] = field(default_factory=dict)
+    outbox_kinds: dict[str, tuple[OutboxKind, str]] = field(default_factory=dict)
+    jobs: dict[str, tuple[Job, str]] = field(default_factory=dict)
     settings: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     _frozen: bool = field(default=False, repr=False)
 
@@ -355,6 +359,19 @@ def collect(pm: pluggy.PluginManager, plugins: list[Available]) -> Registry:
             raise PluginError(owner, f"duplicate event type '{et.name}'",
                               f"already declared by '{reg.event_types[et.name][1]}'")
         reg.event_types[et.name] = (et, owner)
+    for kind, owner in _collect(pm, "register_outbox_kinds", OutboxKind):
+        _check_prefix(owner, kind.name, "outbox kind")
+        if kind.name in reg.outbox_kinds:
+            raise PluginError(owner, f"duplicate outbox kind '{kind.name}'",
+                              f"already declared by '{reg.outbox_kinds[kind.name][1]}'")
+        reg.outbox_kinds[kind.name] = (kind, owner)
+    for job, owner in _collect(pm, "register_jobs", Job):
+        _check_prefix(owner, job.name, "job")
+        if job.name in reg.jobs:
+            raise PluginError(owner, f"duplicate job '{job.name}'", f"already declared by '{reg.jobs[job.name][1]}'")
+        if job.every is not None and job.every < 1:
+            raise PluginError(owner, f"job '{job.name}' runs every {job.every} s", "give 'every' in whole seconds >= 1")
+        reg.jobs[job.name] = (job, owner)
     for action, owner in _collect(pm, "register_workflow_actions", WorkflowAction):
         _check_prefix(owner, action.name, "workflow action")
         if action.name in reg.actions:

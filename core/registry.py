@@ -153,3 +153,35 @@ class Event:
     name: str
     payload: Mapping[str, Any]
     actor_id: int | None = None
+
+
+@dataclass(frozen=True)
+class OutboxKind:
+    """A kind of outbox message a plugin handles: ``crm.purchase.stats``.
+
+    ``handler(session, payload)`` runs after the business transaction committed, in its own
+    transaction on ``session`` (a plain SQLAlchemy session; use it, not ``db.session``).
+    Delivery is at least once: a handler must be idempotent for effects outside that
+    transaction (a crash after a webhook was sent and before the commit sends it again).
+    Raising retries the message with backoff, up to ``max_attempts``.
+    """
+
+    name: str
+    handler: Callable[[Any, Mapping[str, Any]], Any]
+    description: str = ""
+    max_attempts: int = 10
+
+
+@dataclass(frozen=True)
+class Job:
+    """A background job run by ``dovetail worker`` (on RQ when Redis is configured, else inline).
+
+    ``func(**kwargs)`` runs inside an application context and commits its own work.
+    ``every`` (seconds) makes it a scheduled job the worker runs periodically; ``None``:
+    only when enqueued (:func:`core.jobs.enqueue`).
+    """
+
+    name: str
+    func: Callable[..., Any]
+    every: int | None = None
+    description: str = ""
