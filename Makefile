@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 JOBS ?= 4
 PORT ?= 5000
 
-.PHONY: run test lint install dev clean bench fuzz
+.PHONY: run test lint install dev clean bench fuzz chromium
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -16,7 +16,21 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,demo,redis,postgresql]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) chromium
+
+# Browser tests (tests/browser) drive Debian's Chromium, launched by path; Playwright's own
+# browser download is never used. Installed here when missing and we are root; otherwise the
+# browser tests skip with one line (or fail under DOVETAIL_REQUIRE_BROWSER=1, as in .ci/run).
+# A CJK font (fonts-wqy-microhei) makes the Chinese text readable in the screenshots.
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ -x "$(CHROMIUM)" ] && fc-list :lang=zh 2>/dev/null | grep -q .; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "== installing Chromium for the browser tests (apt-get install chromium)"; \
+		apt-get install -y -q chromium fonts-wqy-microhei >/dev/null \
+		|| { apt-get update -q >/dev/null && apt-get install -y -q chromium fonts-wqy-microhei >/dev/null; } \
+		|| echo "== could not install Chromium: browser tests will skip"; \
+	else echo "== no $(CHROMIUM) and not root: browser tests will skip (apt-get install chromium)"; fi
 
 run: $(STAMP)
 	$(BIN)/dovetail init --if-new
@@ -26,7 +40,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # SQLite always; PostgreSQL too when DOVETAIL_TEST_DATABASE_URL is set (.ci/run sets it).
-test: $(STAMP) lint
+test: $(STAMP) chromium lint
 	env -u DOVETAIL_TEST_DATABASE_URL $(BIN)/python -m pytest -n $(JOBS)
 	@if [ -n "$$DOVETAIL_TEST_DATABASE_URL" ]; then \
 		echo "== PostgreSQL: $$DOVETAIL_TEST_DATABASE_URL"; \
