@@ -11,6 +11,7 @@ from flask import current_app
 from flask_babel import gettext
 
 from core.auth import has_permission, scope_of
+from core.i18n import column_label, translate_cell
 from core.state import dovetail
 
 
@@ -36,8 +37,8 @@ def widgets_for(user: Any) -> list[dict[str, Any]]:
         # title and column names are the plugin's message ids: translated here, as plain text
         # (the page escapes them), never in the template with _(), which would mark them safe
         out.append({"key": report.key, "title": gettext(report.title), "kind": kind,
-                    "columns": [gettext(c) if c else c for c in columns],
-                    "rows": card_rows(kind, rows)})
+                    "columns": [column_label(c) for c in columns],
+                    "rows": [[translate_cell(v) for v in r] for r in card_rows(kind, rows)]})
         card = out[-1]
         card["chart"] = chart_data(card["columns"], card["rows"])
     return out

@@ -20,6 +20,7 @@ from core.auth import has_permission, require
 from core.dashboard import chart_data
 from core.errors import NotFound, PermissionDenied, ValidationError
 from core.export import csv_bytes, xlsx_bytes
+from core.i18n import column_label, translate_cell, translate_text
 from core.state import dovetail
 
 web_bp = Blueprint("core_reports", __name__)
@@ -131,10 +132,13 @@ def show(key: str):
         report, columns, rows = run_report(key, params, user)
     if fmt in ("csv", "xlsx"):
         return download(report, columns, rows, fmt)
-    # column names are message ids of the plugin; the page shows them translated (and escaped)
-    headers = [gettext(c) if c else c for c in columns]
+    # column keys and label cells are message ids of the plugin; the page shows them
+    # translated (and escaped), the API and downloads keep them as they are
+    headers = [column_label(c) for c in columns]
+    rows = [[translate_cell(v) for v in r] for r in rows]
     widget = {"title": gettext(report.title), "kind": report.params.get("dashboard", "bar"),
               "columns": headers, "rows": rows, "chart": chart_data(headers, rows)}
     inputs = {k: params.get(k, "") for k in query_params(report)}
     return render_template("core/report.html", report=report, columns=headers, rows=rows,
+                           description=translate_text(report.description),
                            widget=widget, inputs=inputs, groupings=("day", "week", "month"))

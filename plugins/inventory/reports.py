@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from core.db import db, quantize
+from core.i18n import N_
 from plugins.catalog.public import Category, Product
 from plugins.inventory.models import StockLevel
 
@@ -24,4 +25,4 @@ def stock_value(params: dict[str, Any], user: Any) -> tuple[list[str], list[list
     rows = [[name or "—", int(units or 0), quantize(Decimal(value or 0))]
             for name, units, value in db.session.execute(stmt)]
     rows.sort(key=lambda r: r[2], reverse=True)
-    return ["Category", "Stock value", "Units"], [[r[0], r[2], r[1]] for r in rows]
+    return [N_("Category"), N_("Stock value"), N_("Units")], [[r[0], r[2], r[1]] for r in rows]

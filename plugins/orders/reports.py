@@ -20,6 +20,7 @@ from sqlalchemy import case, func, select
 
 from core.db import db, quantize
 from core.errors import ValidationError
+from core.i18n import N_
 from core.models import User
 from core.registry import Report
 from core.scope import restrict
@@ -142,7 +143,7 @@ def sales_by_category(params: Mapping[str, Any], user: User):
                   .select_from(OrderLine).join(Order, Order.id == OrderLine.order_id)
                   .outerjoin(Category, Category.id == OrderLine.category_id)
                   .group_by(Category.name), params, user)
-    rows = [(name or "(none)", int(qty or 0), _money(total)) for name, qty, total in db.session.execute(stmt)]
+    rows = [(name or N_("(none)"), int(qty or 0), _money(total)) for name, qty, total in db.session.execute(stmt)]
     rows.sort(key=lambda r: r[2], reverse=True)
     return ["category", "quantity", "revenue"], rows
 
@@ -153,7 +154,7 @@ def sales_by_region(params: Mapping[str, Any], user: User):
                          revenue)
                   .outerjoin(refunds, refunds.c.order_id == Order.id)
                   .join(Customer, Customer.id == Order.customer_id).group_by(Customer.region), params, user)
-    rows = [(region or "(none)", customers, n, _money(total))
+    rows = [(region or N_("(none)"), customers, n, _money(total))
             for region, customers, n, total in db.session.execute(stmt)]
     rows.sort(key=lambda r: r[3], reverse=True)
     return ["region", "customers", "orders", "revenue"], rows
@@ -194,7 +195,7 @@ def revenue_per_customer(params: Mapping[str, Any], user: User):
     stmt = (select(Customer.name, Customer.region, per.c.orders, per.c.revenue, per.c.last)
             .join(Customer, Customer.id == per.c.customer_id)
             .order_by(per.c.revenue.desc(), Customer.id).limit(500))
-    rows = [(name, region or "(none)", n, _money(rev), _money(Decimal(rev or 0) / n if n else 0),
+    rows = [(name, region or N_("(none)"), n, _money(rev), _money(Decimal(rev or 0) / n if n else 0),
              to_local(last).date() if last else None)
             for name, region, n, rev, last in db.session.execute(stmt)]
     return ["customer", "region", "orders", "revenue", "average_order_value", "last_order"], rows
@@ -202,12 +203,12 @@ def revenue_per_customer(params: Mapping[str, Any], user: User):
 
 #: RFM segments, first match wins; r, f and m are scores 1 … 3 (3 best).
 RFM_SEGMENTS = (
-    ("Champions", lambda r, f, m: r == 3 and f >= 2 and m >= 2),
-    ("Loyal", lambda r, f, m: r >= 2 and f >= 2),
-    ("New", lambda r, f, m: r == 3 and f == 1),
-    ("At risk", lambda r, f, m: r == 1 and (f >= 2 or m >= 2)),
-    ("Hibernating", lambda r, f, m: r == 1),
-    ("Potential", lambda r, f, m: True),
+    (N_("Champions"), lambda r, f, m: r == 3 and f >= 2 and m >= 2),
+    (N_("Loyal"), lambda r, f, m: r >= 2 and f >= 2),
+    (N_("New"), lambda r, f, m: r == 3 and f == 1),
+    (N_("At risk"), lambda r, f, m: r == 1 and (f >= 2 or m >= 2)),
+    (N_("Hibernating"), lambda r, f, m: r == 1),
+    (N_("Potential"), lambda r, f, m: True),
 )
 
 
@@ -295,8 +296,8 @@ def sales_funnel(params: Mapping[str, Any], user: User):
         func.sum(case((later(Order.status.not_in(("draft", "cancelled"))), 1), else_=0)),
         func.sum(case((later(is_revenue(Order)), 1), else_=0)))).one()
     total = int(row[0] or 0)
-    stages = [("Leads", total), ("Leads with a customer", int(row[1] or 0)),
-              ("Leads that ordered", int(row[2] or 0)), ("Leads that paid", int(row[3] or 0))]
+    stages = [(N_("Leads"), total), (N_("Leads with a customer"), int(row[1] or 0)),
+              (N_("Leads that ordered"), int(row[2] or 0)), (N_("Leads that paid"), int(row[3] or 0))]
     return ["stage", "leads", "conversion_percent"], [
         (name, n, quantize(Decimal(100) * n / total) if total else ZERO) for name, n in stages]
 
@@ -324,8 +325,9 @@ def period_comparison(params: Mapping[str, Any], user: User):
     d2 = d2 or today
     d1 = d1 or d2.replace(day=1)
     length = (d2 - d1).days + 1
-    periods = [("This period", d1, d2), ("Previous period", d1 - timedelta(days=length), d1 - timedelta(days=1)),
-               ("Same period last year", _year_back(d1), _year_back(d2))]
+    periods = [(N_("This period"), d1, d2),
+               (N_("Previous period"), d1 - timedelta(days=length), d1 - timedelta(days=1)),
+               (N_("Same period last year"), _year_back(d1), _year_back(d2))]
     rows = []
     base = None
     for name, a, b in periods:
@@ -343,7 +345,17 @@ _RANGE = "date_from, date_to: local days (inclusive); owner_id: a rep's user id"
 _GROUPED = {"date_from": "first local day (YYYY-MM-DD)", "date_to": "last local day (YYYY-MM-DD)",
             "owner_id": "a rep's user id", "group": "day, week or month"}
 _RANGED = {k: v for k, v in _GROUPED.items() if k != "group"}
-_LINES = REVENUE_DEFINITION + " Product, category and profit figures: the line totals of those orders."
+# Definitions are sentences, each a message id (the page translates them one by one).
+_LINES = REVENUE_DEFINITION + " " + N_("Product, category and profit figures: the line totals of those orders.")
+
+#: the headers of this module's columns (keys shown as words, core.i18n.column_label)
+COLUMN_LABELS = (N_("Day"), N_("Week"), N_("Month"), N_("Revenue"), N_("Orders"), N_("Rep"),
+                 N_("Average order value"), N_("Product"), N_("Quantity"), N_("Category"),
+                 N_("Region"), N_("Customers"), N_("Cost"), N_("Profit"), N_("Margin percent"),
+                 N_("Customer"), N_("Last order"), N_("Segment"), N_("Revenue share percent"),
+                 N_("New customers"), N_("Returning customers"), N_("Repeat rate percent"), N_("Stage"),
+                 N_("Leads"), N_("Conversion percent"), N_("Period"), N_("From"), N_("To"),
+                 N_("This period change percent"))
 
 REPORTS = [
     Report("orders.sales_by_day", "Sales by day", PERM, sales_by_day, {**_GROUPED, "dashboard": "line"},
@@ -362,16 +374,17 @@ REPORTS = [
     Report("orders.revenue_per_customer", "Revenue per customer", PERM, revenue_per_customer, _RANGED,
            description=REVENUE_DEFINITION),
     Report("orders.customer_analysis", "Customer analysis (RFM segments)", PERM, customer_analysis, _RANGED,
-           description=REVENUE_DEFINITION + " Recency is counted to date_to (or today)."),
+           description=REVENUE_DEFINITION + " " + N_("Recency is counted to date_to (or today).")),
     Report("orders.customer_retention", "New and returning customers, repeat-purchase rate", PERM,
            customer_retention, _GROUPED,
-           description=REVENUE_DEFINITION + " New: the customer's first sale ever falls in the period."),
+           description=REVENUE_DEFINITION + " " + N_("New: the customer's first sale ever falls in the period.")),
     Report("orders.sales_funnel", "Sales funnel: leads to orders", PERM, sales_funnel,
            {"date_from": _RANGED["date_from"], "date_to": _RANGED["date_to"]},
-           description="Leads created in the range; ordered: their customer placed a non-draft, "
-                       "non-cancelled order after the lead was created; paid: " + REVENUE_DEFINITION),
+           description=N_("Leads created in the range; ordered: their customer placed a non-draft, "
+                          "non-cancelled order after the lead was created; paid: their customer placed a "
+                          "sale as defined next.") + " " + REVENUE_DEFINITION),
     Report("orders.period_comparison", "Period comparison", PERM, period_comparison, _RANGED,
-           description=REVENUE_DEFINITION + " Default range: this month so far."),
+           description=REVENUE_DEFINITION + " " + N_("Default range: this month so far.")),
 ]
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import case, func, literal, select
 from sqlalchemy.sql import ColumnElement
 
 from core.db import db
+from core.i18n import N_
 from core.statemachine import machine_for
 from plugins.orders.models import Order, Payment
 
@@ -31,9 +32,10 @@ from plugins.orders.models import Order, Payment
 REVENUE_STATES: tuple[str, ...] = ("paid", "shipped", "completed")
 
 #: What every sales figure means; reports show it on the page and in the API.
-REVENUE_DEFINITION = (
-    "Revenue: orders that are paid, shipped or completed (not drafts, unpaid, cancelled or returned "
-    "orders), at the order total after discounts minus refunds, by order date in the company's time zone.")
+REVENUE_DEFINITION = N_(
+    "Revenue: orders in a state the order workflow marks as paid, shipped or completed (not drafts, unpaid, "
+    "cancelled or returned orders), at the order total after discounts minus refunds, by order date in the "
+    "company's time zone.")
 
 GROUPINGS = ("day", "week", "month")
 

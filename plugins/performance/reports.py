@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from core.i18n import N_
 from core.models import User
 from core.registry import Report
 from plugins.performance.periods import from_args
@@ -17,6 +18,9 @@ from plugins.performance.services import leaderboard
 
 PERM = "performance.report.read"
 COLUMNS = ["rank", "revenue", "orders", "units", "customers", "new_customers", "target_revenue", "attainment"]
+#: the headers of these columns on the web pages (keys shown as words, core.i18n.column_label)
+COLUMN_LABELS = (N_("Rep"), N_("Team"), N_("Rank"), N_("Revenue"), N_("Orders"), N_("Units"), N_("Customers"),
+                 N_("New customers"), N_("Target revenue"), N_("Attainment"))
 
 
 def _by(params: Mapping[str, Any]) -> str:

@@ -1,0 +1,74 @@
+"""Message ids in data: report labels, column headers and definitions translated where shown.
+
+Reports return plain data (the API and CSV/XLSX downloads keep stable English keys and
+labels); the web pages translate it for the reader. Three conventions make that possible:
+
+- :func:`N_` marks a literal for ``pybabel extract`` (``-k N_``) and returns a
+  :class:`MessageId`, a ``str`` that a page knows to translate (an RFM segment name, a funnel
+  stage) while record data (a customer or product name) is shown as it is.
+- A column key such as ``average_order_value`` is shown as the message id
+  ``"Average order value"`` (:func:`column_label`); a reports module lists those ids with
+  :func:`N_` so they are extracted.
+- A definition text made of sentences, each a message id, is translated sentence by
+  sentence (:func:`translate_text`), so a shared sentence (the revenue definition) is
+  translated once.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask_babel import get_locale, gettext
+
+
+class MessageId(str):
+    """A string that is a message id: shown translated on web pages, as it is elsewhere."""
+
+    __slots__ = ()
+
+
+def N_(message_id: str) -> MessageId:  # noqa: N802 - the gettext convention for "mark only"
+    """Mark ``message_id`` for extraction without translating it now (no locale at import)."""
+    return MessageId(message_id)
+
+
+_SNAKE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+#: column keys shown in capitals in every language
+_ACRONYMS = frozenset({"sku", "id", "rfm"})
+
+
+def column_label(key: str) -> str:
+    """The translated header of a report column: ``"average_order_value"`` →
+    ``gettext("Average order value")``; a column named in words is translated as it is."""
+    if not key:
+        return key
+    if key in _ACRONYMS:
+        return key.upper()
+    text = key.replace("_", " ").capitalize() if _SNAKE.fullmatch(key) else key
+    return gettext(text)
+
+
+def translate_cell(value: Any) -> Any:
+    """A report cell for a page: a :class:`MessageId` translated, anything else unchanged."""
+    return gettext(value) if isinstance(value, MessageId) and value else value
+
+
+_SENTENCE_END = re.compile(r"(?<=\.)\s+(?=[A-Z(])")
+
+
+def translate_text(text: str) -> str:
+    """Translate a whole message id, or else each of its sentences (Chinese joins them
+    without spaces)."""
+    if not text:
+        return ""
+    whole = gettext(text)
+    if whole != text:
+        return whole
+    parts = [gettext(p) for p in _SENTENCE_END.split(text)]
+    locale = get_locale()
+    joiner = "" if locale is not None and locale.language in ("zh", "ja") else " "
+    return joiner.join(parts)
+
+
+__all__ = ["MessageId", "N_", "column_label", "translate_cell", "translate_text"]
