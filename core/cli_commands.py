@@ -448,16 +448,34 @@ def audit() -> None:
     """The audit chain."""
 
 
+@audit.command("seal")
+@with_app
+def audit_seal() -> None:
+    """Seal the committed entries written since the last seal into the hash chain.
+
+    Writers take no lock; this is the one sequencer (run it from the job worker or cron)."""
+    from core.audit import seal
+    from core.db import db
+
+    click.echo(f"Sealed {seal(db.session)} new audit entries.")
+
+
 @audit.command("verify")
 @with_app
 def audit_verify() -> None:
-    """Check every entry's hash and link, and the chain's end against its anchored head;
-    exit 1 at the first problem (an altered or deleted entry, entries cut off the end)."""
-    from core.audit import verify
+    """Seal the entries written since the last seal, then check every sealed entry's hash and
+    link and the chain's end against its anchored head; exit 1 at the first problem (an
+    altered or deleted entry, entries cut off the end)."""
+    from core.audit import seal, verify
     from core.db import db
 
+    sealed = seal(db.session)
+    if sealed:
+        click.echo(f"Sealed {sealed} new audit entries.")
     report = verify(db.session)
     if not report.ok:
         raise DovetailError(report.problem)
     end = f", the last is entry {report.last_id}" if report.last_id else ""
-    click.echo(f"Audit chain intact: {report.checked} entries{end}.")
+    waiting = (f" {report.unsealed} entries committed since are not sealed yet."
+               if report.unsealed else "")
+    click.echo(f"Audit chain intact: {report.checked} entries{end}.{waiting}")

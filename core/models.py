@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import IdMixin, JSONType, TimestampMixin, db, utcnow
@@ -104,10 +104,17 @@ class LoginAttempt(IdMixin, db.Model):
 
 
 class AuditEntry(IdMixin, db.Model):
-    """Append-only, hash-chained record of a change. Never updated or deleted."""
+    """Append-only, hash-chained record of a change. Never deleted; updated once, by the sealer.
+
+    Written unsealed (``sealed_seq``, ``prev_hash``, ``hash`` NULL) in the changing
+    transaction; ``core.audit.seal`` later gives it its chain position and hashes.
+    """
 
     __tablename__ = "core_audit"
-    __table_args__ = (Index("ix_core_audit_entity", "entity", "entity_id"),)
+    __table_args__ = (Index("ix_core_audit_entity", "entity", "entity_id"),
+                      # the sealer's queue: only unsealed entries, so it stays small
+                      Index("ix_core_audit_unsealed", "id", postgresql_where=text("sealed_seq IS NULL"),
+                            sqlite_where=text("sealed_seq IS NULL")))
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     actor_id: Mapped[int | None] = mapped_column(index=True)
     actor: Mapped[str] = mapped_column(String(80), default="system")
@@ -117,16 +124,18 @@ class AuditEntry(IdMixin, db.Model):
     before: Mapped[dict | None] = mapped_column(JSONType)
     after: Mapped[dict | None] = mapped_column(JSONType)
     note: Mapped[str | None] = mapped_column(Text)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Position in the chain (sealing order, which need not be id order); NULL until sealed.
+    sealed_seq: Mapped[int | None] = mapped_column(unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class AuditHead(db.Model):
     """The anchor of the audit chain: how many entries it holds and which one is last.
 
-    Written in the same transaction as every append (under the chain's lock), so deleting
-    entries at the end of the chain, or this row, is reported by ``dovetail audit verify``.
-    One row, ``id`` 1. A sealing sequencer may later own the updates; the shape stays.
+    Moved by the sealer (``core.audit.seal``, under the chain's lock) in the same transaction
+    as the entries it seals, so deleting sealed entries at the end of the chain, or this row,
+    is reported by ``dovetail audit verify``. One row, ``id`` 1; counts sealed entries only.
     """
 
     __tablename__ = "core_audit_head"

@@ -1,6 +1,6 @@
-"""The audit chain's anchored head: entries deleted at the end of the chain (or the head
-row itself) are reported by ``dovetail audit verify``, which the per-entry links alone
-cannot show."""
+"""The audit chain's anchored head: sealed entries deleted at the end of the chain (or the
+head row itself) are reported by ``dovetail audit verify``, which the per-entry links alone
+cannot show. The head moves when entries are sealed (``audit.seal``), not when written."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from core.testing import conformance
 
 
 def append(n: int, start: int = 0) -> list[int]:
+    """Write ``n`` entries, one transaction each, and seal them."""
     for i in range(start, start + n):
         audit.record(db.session, "note", "core_test", i, after={"i": i})
         db.session.commit()
+    assert audit.seal(db.session) == n
     return list(db.session.scalars(select(AuditEntry.id).order_by(AuditEntry.id)))
 
 
@@ -26,7 +28,7 @@ def verify(runner):
     return runner.invoke(["audit", "verify"], catch_exceptions=True)
 
 
-def test_an_untouched_chain_verifies_and_its_head_follows_every_append(runner):
+def test_an_untouched_chain_verifies_and_its_head_follows_every_seal(runner):
     assert "intact: 0 entries" in verify(runner).output
     ids = append(5)
     head = db.session.get(AuditHead, 1)
@@ -65,7 +67,7 @@ def test_deleting_the_head_row_is_reported_and_not_papered_over(runner):
     assert result.exit_code == 1
     assert f"audit chain head missing (core_audit_head): 3 entries up to entry {ids[-1]}" \
         in result.output
-    append(1, start=3)  # the writer does not re-anchor a chain whose head vanished
+    append(1, start=3)  # the sealer does not re-anchor a chain whose head vanished
     assert db.session.get(AuditHead, 1) is None
     assert "audit chain head missing" in verify(runner).output
 
@@ -121,6 +123,7 @@ def test_concurrent_writers_keep_the_head_exact(app, runner):
         t.join(60)
     assert not errors
     assert db.session.scalar(select(func.count()).select_from(AuditEntry)) == 20
+    assert audit.seal(db.session) == 20
     db.session.expire_all()
     assert db.session.get(AuditHead, 1).entries == 20
     assert verify(runner).exit_code == 0
