@@ -13,7 +13,7 @@ Plain SQL over the tables (no app needed), so it also runs against a copy of pro
 4. no two orders of one creator share an Idempotency-Key;
 5. no partial order: every order has lines; a confirmed order whose stock is ``reserved``
    holds active reservations for exactly its line quantities; a draft holds none;
-6. with ``--audit``: the audit chain verifies (``dovetail audit verify``'s function).
+6. with ``--audit``: the audit chain, sealed first, verifies (what ``dovetail audit verify`` does).
 
 Exit status 1 and one line per problem when something is wrong.
 """
@@ -79,10 +79,12 @@ def check(database_url: str, *, audit: bool = False, limit: int = 5) -> tuple[li
         if audit:
             from sqlalchemy.orm import Session
 
-            from core.audit import verify
+            from core import audit as core_audit
 
             with Session(engine) as session:
-                report = verify(session)
+                if hasattr(core_audit, "seal"):  # entries are written unsealed; chain them first
+                    facts["audit_sealed"] = core_audit.seal(session)
+                report = core_audit.verify(session)
             if isinstance(report, tuple):  # older core: (checked, first broken id or None)
                 checked, broken = report
                 problem = None if broken is None else f"broken at entry {broken}"
