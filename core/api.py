@@ -12,12 +12,15 @@ import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from flask import Flask, current_app, jsonify, request
 from flask.views import MethodView
-from flask_smorest import Api, Blueprint
+from flask_smorest import Api
+from flask_smorest import Blueprint as SmorestBlueprint
+from flask_smorest.utils import unpack_tuple_response
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import Select, func, select
 from sqlalchemy import exc as sa_exc
@@ -361,6 +364,95 @@ class DovetailApi(Api):
         return current_app.response_class(
             __import__("json").dumps(self.openapi_document(), indent=2, default=_json_default),
             mimetype="application/json")
+
+
+# ---------------------------------------------------------------------------
+# Responses: the documented schema is what is sent
+# ---------------------------------------------------------------------------
+
+
+class Serialized:
+    """A body a view built already in JSON form (for speed, or masked by ``core.scope.dump``).
+
+    Return ``Serialized(body)`` (or ``Serialized(body), status``) from a view of
+    :class:`Blueprint`: the body is cut to the declared response schema's own field list
+    (:func:`project`), so it cannot carry a field the OpenAPI document does not name.
+    Everything else a view returns is dumped by its schema, as flask-smorest does.
+    """
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: Any) -> None:
+        self.body = body
+
+
+def serialized(body: Any, status: int = 200) -> tuple[Serialized, int]:
+    """``return serialized(body, 201)`` from a view: see :class:`Serialized`."""
+    return Serialized(body), status
+
+
+def _project_field(field: fields.Field, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(field, fields.Nested) and not isinstance(field, fields.Pluck):
+        schema = field.schema
+        many = field.many or getattr(schema, "many", False)
+        return project(schema, value, many=many)
+    if isinstance(field, fields.List) and isinstance(value, list):
+        return [_project_field(field.inner, v) for v in value]
+    if isinstance(value, date | Decimal):  # not yet in JSON form: the field writes it
+        return field._serialize(value, None, None)
+    return value
+
+
+def project(schema: Schema, body: Any, *, many: bool | None = None) -> Any:
+    """``body`` (JSON-ready) cut to the fields ``schema`` documents, recursively through
+    nested schemas and lists of them; values are kept as they are."""
+    many = schema.many if many is None else many
+    if many:
+        return [project(schema, item, many=False) for item in body] if isinstance(body, list) else body
+    if not isinstance(body, Mapping):
+        return body
+    out: dict[str, Any] = {}
+    for name, field in schema.dump_fields.items():
+        key = field.data_key or name
+        if key in body:
+            out[key] = _project_field(field, body[key])
+    extra = set(body) - set(out)
+    if extra and current_app and current_app.testing:
+        log.warning("%s %s: %s left out of the answer, not in %s", request.method, request.path,
+                    ", ".join(sorted(map(str, extra))), type(schema).__name__)
+    return out
+
+
+class Blueprint(SmorestBlueprint):
+    """flask-smorest ``Blueprint`` whose views may return :class:`Serialized` bodies, which
+    are cut to the declared response schema's fields; other results are dumped by it."""
+
+    def response(self, status_code: Any, schema: Any = None, **kw: Any) -> Any:
+        """As flask-smorest's ``response``; a :class:`Serialized` result is projected."""
+        documented = super().response(status_code, schema, **kw)
+        instance = schema() if isinstance(schema, type) else schema
+        shape = instance if isinstance(instance, Schema) else None
+
+        def decorator(func: Any) -> Any:
+            from functools import wraps
+
+            @wraps(func)
+            def view(*args: Any, **kwargs: Any) -> Any:
+                result, status, headers = unpack_tuple_response(func(*args, **kwargs))
+                if isinstance(result, Serialized):
+                    body = result.body if shape is None else project(shape, result.body)
+                    resp = jsonify(body)
+                    resp.status_code = status or int(status_code)
+                    if headers:
+                        resp.headers.update(headers)
+                    return resp
+                return result, status, headers
+
+            return documented(view)
+
+        return decorator
 
 
 # ---------------------------------------------------------------------------

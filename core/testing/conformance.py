@@ -493,6 +493,253 @@ def migration_problems(app: Any, name: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------
+# Response contract: every reachable GET answers what the document says
+# ---------------------------------------------------------------------------
+
+#: Demo data size for the contract probe: enough rows that every list has items.
+CONTRACT_DEMO_SCALE = 0.01
+#: Ids taken from a list answer to call a detail route with.
+CONTRACT_IDS_PER_LIST = 2
+
+
+def closed_schemas(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``doc`` where every documented object (a schema with ``properties``)
+    refuses undocumented fields (``additionalProperties: false`` unless it says otherwise),
+    so an extra field on the wire is a mismatch, not a silent addition."""
+    import copy
+
+    closed = copy.deepcopy(dict(doc))
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("properties"), dict) and "additionalProperties" not in node:
+                node["additionalProperties"] = False
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(closed.get("components", {}))
+    walk(closed.get("paths", {}))
+    return closed
+
+
+def _json_path(parts: Iterable[Any]) -> str:
+    out = "$"
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return out
+
+
+def body_problems(doc: Mapping[str, Any], schema: Mapping[str, Any], body: Any) -> list[str]:
+    """``"JSON path: message"`` for every place ``body`` differs from ``schema``.
+
+    ``doc`` is the (closed) OpenAPI document whose ``components`` the ``$ref`` s name;
+    the body is read as a response (``writeOnly`` fields must not appear).
+    """
+    from openapi_schema_validator import OAS30ReadValidator, oas30_format_checker
+
+    root = {**schema, "components": doc.get("components", {})}
+    validator = OAS30ReadValidator(root, format_checker=oas30_format_checker)
+    out = []
+    for err in sorted(validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path))):
+        out.append(f"{_json_path(err.absolute_path)}: {err.message[:300]}")
+    return out
+
+
+def _rule_path(rule: str) -> str:
+    """Werkzeug ``/orders/<int:order_id>`` → OpenAPI ``/orders/{order_id}``."""
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+class ContractProbe:
+    """Calls GET routes with one identity and checks each 2xx JSON body against the
+    documented response schema; collects ``problems`` and the routes it could not reach."""
+
+    def __init__(self, app: Any, doc: Mapping[str, Any], token: str, who: str) -> None:
+        self.client = app.test_client()
+        self.doc = closed_schemas(doc)
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.who = who
+        self.problems: list[str] = []
+        self.checked: list[str] = []
+        self.unreached: list[str] = []
+        self._answers: dict[str, Any] = {}
+
+    def get(self, template: str, url: str) -> Any:
+        """GET ``url`` (an instance of the documented path ``template``) and check it."""
+        if url in self._answers:
+            return self._answers[url]
+        op = ((self.doc.get("paths") or {}).get(template) or {}).get("get") or {}
+        r = self.client.get(url, headers=self.headers)
+        body = r.get_json(silent=True)
+        self._answers[url] = body if 200 <= r.status_code < 300 else None
+        where = f"GET {url} (as {self.who})"
+        if r.status_code >= 500:
+            self.problems.append(f"{where}: answered {r.status_code}")
+            return None
+        if not 200 <= r.status_code < 300 or r.mimetype != "application/json":
+            return self._answers[url]
+        self.checked.append(url)
+        response = (op.get("responses") or {}).get(str(r.status_code))
+        if response is None:
+            self.problems.append(f"{where}: answered {r.status_code}, which the document does not list")
+            return body
+        schema = ((response.get("content") or {}).get("application/json") or {}).get("schema")
+        if schema is None:
+            self.problems.append(f"{where}: answered a JSON body; the document has no JSON schema for "
+                                 f"{r.status_code}")
+            return body
+        self.problems += [f"{where}: {p}" for p in body_problems(self.doc, schema, body)]
+        return body
+
+    def visit(self, templates: Iterable[str]) -> None:
+        """Every template: lists first, then detail routes with ids from the answers of the
+        lists above them; what is still unreached is tried with ids from any list of that noun."""
+        paths = self.doc.get("paths") or {}
+        todo = []
+        for template in sorted(set(templates), key=lambda t: (t.count("{"), t)):
+            op = (paths.get(template) or {}).get("get")
+            if op is None or any(p.get("required") and p.get("in") == "query" for p in op.get("parameters", [])):
+                continue
+            todo.append(template)
+        missed = []
+        for template in todo:
+            urls = self._instances(template)
+            if not urls:
+                missed.append(template)
+            for url in urls:
+                self.get(template, url)
+        for template in missed:
+            urls = self._instances(template, by_noun=True)
+            if not urls:
+                self.unreached.append(template)
+            for url in urls:
+                self.get(template, url)
+
+    def _instances(self, template: str, *, by_noun: bool = False) -> list[str]:
+        """Concrete URLs for ``template``: each ``{param}``, left to right, filled from the items
+        of the nearest documented list above it (``/orders`` for ``/orders/{order_id}``; an item
+        also fills later parameters it names, like ``entity`` and ``key``). With ``by_noun``, a
+        parameter without such a list takes ids from any answer listing that noun
+        (``activity_id`` from ``/customers/1/activities``)."""
+        urls = [template]
+        while urls and "{" in urls[0]:
+            nxt: list[str] = []
+            for url in urls:
+                m = re.search(r"\{([^}]+)\}", url)
+                assert m is not None
+                param = m.group(1)
+                bodies = self._lists_above(url[:m.start()].rstrip("/"))
+                if not bodies and by_noun:
+                    bodies = self._lists_of(param)
+                for body in bodies:
+                    for item in _items_of(body)[:CONTRACT_IDS_PER_LIST * 2]:
+                        value = _value_for(item, param)
+                        if value is None:
+                            continue
+                        filled = url[:m.start()] + str(value) + url[m.end():]
+                        for later in re.findall(r"\{([^}]+)\}", filled):
+                            if item.get(later) not in (None, ""):
+                                filled = filled.replace("{" + later + "}", str(item[later]), 1)
+                        if filled not in nxt:
+                            nxt.append(filled)
+            urls = nxt[:CONTRACT_IDS_PER_LIST]
+        return urls
+
+    def _lists_above(self, prefix: str) -> list[Any]:
+        """The answer of the nearest documented GET path at or above ``prefix``."""
+        while prefix.count("/") > 2:
+            template = self._template_of(prefix)
+            if template is not None:
+                body = self.get(template, prefix)
+                return [body] if body is not None else []
+            prefix = prefix.rsplit("/", 1)[0]
+        return []
+
+    def _lists_of(self, param: str) -> list[Any]:
+        """Answers already fetched whose last path segment is the plural of ``param``'s noun."""
+        noun = param.removesuffix("_id")
+        plurals = {noun + "s", noun + "es", noun[:-1] + "ies" if noun.endswith("y") else noun + "s"}
+        return [body for url, body in self._answers.items()
+                if body is not None and url.rstrip("/").rsplit("/", 1)[-1] in plurals]
+
+    def _template_of(self, url: str) -> str | None:
+        """The documented GET path a concrete URL is an instance of (a static path first)."""
+        paths = self.doc.get("paths") or {}
+        if "get" in (paths.get(url) or {}):
+            return url
+        for template, item in paths.items():
+            if "get" not in item:
+                continue
+            pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
+            if re.match(pattern, url):
+                return template
+        return None
+
+
+def _items_of(body: Any) -> list[dict[str, Any]]:
+    items = body.get("items") if isinstance(body, dict) else body
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+
+
+def _value_for(item: Mapping[str, Any], param: str) -> Any:
+    """The value of an item that fills the path parameter ``param``."""
+    keys = [param, "id"] if param.endswith("_id") or param == "id" else [param, "key", "name", "id"]
+    return next((item[k] for k in keys if item.get(k) not in (None, "")), None)
+
+
+def contract_users(app: Any) -> dict[str, str]:
+    """Bearer tokens for an admin and for a scoped rep (a demo rep who owns records when
+    the demo made one, else a new rep in the first team)."""
+    from sqlalchemy import select
+
+    from core.auth import create_user, issue_token
+    from core.db import db
+    from core.models import Team, User
+
+    _admin, admin = admin_token(app, "contract_admin")
+    tokens = {"admin": admin}
+    if "rep" in dovetail(app).config.roles:
+        reps = [u for u in db.session.scalars(select(User).order_by(User.id)) if "rep" in u.role_names]
+        rep = reps[0] if reps else None
+        if rep is None:
+            team = db.session.scalar(select(Team).order_by(Team.id))
+            rep = create_user("contract_rep", "conformance-password", ["rep"],
+                              team_id=team.id if team is not None else None)
+        tokens["rep"] = issue_token(rep, "contract")
+        db.session.commit()
+    return tokens
+
+
+def contract_problems(app: Any, names: Iterable[str], *, demo: bool = True) -> tuple[list[str], dict[str, Any]]:
+    """Call every GET route of the plugins ``names`` as an admin and as a rep and check each
+    2xx body against ``/api/v1/openapi.json``. Returns (problems, stats) where each problem is
+    ``GET url (as role): JSON path: message`` and stats counts checked and unreached routes."""
+    if demo:
+        from core.cli_commands import populate_demo
+
+        populate_demo(app, CONTRACT_DEMO_SCALE, 7)
+    names = list(names)
+    tokens = contract_users(app)
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    problems = openapi_problems(doc)
+    if problems:
+        return problems, {}
+    templates = ["/api/v1" + _rule_path(r.rule.removeprefix("/api/v1")) if r.rule.startswith("/api/v1")
+                 else _rule_path(r.rule)
+                 for name in names for r in plugin_rules(app, name) if "GET" in r.methods]
+    stats: dict[str, Any] = {}
+    for who, token in tokens.items():
+        probe = ContractProbe(app, doc, token, who)
+        probe.visit(templates)
+        problems += probe.problems
+        stats[who] = {"checked": len(probe.checked), "unreached": probe.unreached}
+    return problems, stats
+
+
+# ---------------------------------------------------------------------------
 # The suite
 # ---------------------------------------------------------------------------
 
@@ -565,6 +812,17 @@ class PluginConformance:
             problems = smoke_problems(app, [self.plugin])
         assert not problems, "\n".join(problems)
 
+    def test_get_answers_match_the_documented_schemas(self, conformance):
+        """Every GET route of the plugin, with demo data, as an admin and as a rep: each 2xx
+        body is valid against its schema in /api/v1/openapi.json (no undocumented field)."""
+        self._require_loadable(conformance)
+        names = closure([self.plugin], conformance.available)
+        with conformance.build(names) as app:
+            problems, stats = contract_problems(app, [self.plugin])
+            has_get = any("GET" in r.methods for r in plugin_rules(app, self.plugin))
+        assert not problems, f"{len(problems)} answers differ from the document:\n" + "\n".join(problems[:60])
+        assert stats["admin"]["checked"] or not has_get, "no GET answer of the plugin was checked"
+
     def test_migrations_apply_match_and_downgrade(self, conformance):
         self._require_loadable(conformance)
         names = closure([self.plugin], conformance.available)
@@ -603,4 +861,5 @@ def conformance_tests(plugin: str, **options: Any) -> type:
 
 __all__ = ["PluginConformance", "conformance_tests", "manifest_problems", "hook_problems", "permission_problems",
            "used_permissions", "not_permissions", "smoke_problems", "migration_problems", "openapi_problems",
-           "built_app", "closure", "dependents", "available_plugins"]
+           "built_app", "closure", "dependents", "available_plugins", "contract_problems", "body_problems",
+           "closed_schemas", "ContractProbe"]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import flask
-from flask import jsonify
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
-from core.api import apply_sort, page_body, page_of, page_schema
+from core.api import Blueprint, apply_sort, page_body, page_of, page_schema
+from core.api import serialized as _json
 from core.auth import permission_required, require
 from core.db import db
 from core.errors import PermissionDenied
@@ -36,11 +35,6 @@ READ, WRITE = "catalog.product.read", "catalog.product.write"
 # Checks the permission before the body is parsed (403 comes before 422).
 needs = permission_required
 
-
-def _json(body, status=200):
-    resp = jsonify(body)
-    resp.status_code = status
-    return resp
 
 
 @products_blp.route("")

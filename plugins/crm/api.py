@@ -10,14 +10,14 @@ import csv
 import io
 from datetime import datetime
 
-from flask import Response, jsonify, request, stream_with_context
+from flask import Response, request, stream_with_context
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import func, select
 
 from core import statemachine
-from core.api import ListArgs, apply_sort, page_body, page_of, page_schema
+from core.api import Blueprint, ListArgs, apply_sort, page_body, page_of, page_schema
+from core.api import serialized as _json
 from core.auth import has_permission, permission_required, require
 from core.db import db
 from core.errors import PermissionDenied, ValidationError
@@ -73,11 +73,6 @@ ACT_READ, ACT_WRITE = services.ACT_READ, services.ACT_WRITE
 SEG_READ, SEG_WRITE = "crm.segment.read", "crm.segment.write"
 LEAD_READ, LEAD_WRITE = "crm.lead.read", "crm.lead.write"
 
-
-def _json(body, status=200):
-    resp = jsonify(body)
-    resp.status_code = status
-    return resp
 
 
 def _body():

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from flask import jsonify
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import or_
 
-from core.api import apply_sort, page_body, page_of, page_schema
+from core.api import Blueprint, apply_sort, page_body, page_of, page_schema
+from core.api import serialized as _json
 from core.auth import permission_required, require
 from core.db import db
 from core.scope import dump, get_for, select_for
@@ -41,11 +40,6 @@ STOCK_READ, STOCK_MOVE = "inventory.stock.read", "inventory.stock.move"
 # Checks the permission before the body is parsed (403 comes before 422).
 needs = permission_required
 
-
-def _json(body, status=200):
-    resp = jsonify(body)
-    resp.status_code = status
-    return resp
 
 
 # ---------------------------------------------------------------------------

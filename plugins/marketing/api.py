@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Response, jsonify, request
+from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
-from core.api import apply_sort, page_body, page_of, page_schema
+from core.api import Blueprint, apply_sort, page_body, page_of, page_schema
+from core.api import serialized as _json
 from core.auth import permission_required, require
 from core.db import db
 from core.errors import NotFound
 from core.export import csv_bytes
 from core.scope import dump, get_for, select_for
+from plugins.crm.public import Customer
 from plugins.marketing import services
 from plugins.marketing.models import Campaign, Coupon, Promotion
 from plugins.marketing.schemas import (
@@ -48,11 +49,6 @@ P_READ, P_WRITE = "marketing.promotion.read", "marketing.promotion.write"
 COUPON_WRITE = "marketing.coupon.write"
 REPORT, EXPORT = "marketing.report.read", "marketing.list.export"
 
-
-def _json(body, status=200):
-    resp = jsonify(body)
-    resp.status_code = status
-    return resp
 
 
 def _body() -> dict:
@@ -145,8 +141,6 @@ class AudienceView(MethodView):
     @campaigns_blp.response(200, page_schema(AudienceOut))
     def get(self, args, campaign_id):
         """Consenting customers of the campaign's segment; ?format=csv exports them all"""
-        from plugins.crm.models import Customer
-
         user = require(C_READ)
         campaign = get_for(Campaign, campaign_id, C_READ, user)
         stmt = services.audience_query(campaign, user, args.get("q"))
@@ -159,8 +153,6 @@ class AudienceView(MethodView):
 
 def audience_csv(campaign: Campaign, stmt, user) -> Response:
     """All target customers as CSV: masked as the user sees them, formula cells neutralised."""
-    from plugins.crm.models import Customer
-
     rows = db.session.scalars(stmt).all()
     data = dump(AudienceOut(), rows, Customer, user, many=True, channel=f"export campaign {campaign.id} audience")
     body = csv_bytes([label for _k, label in AUDIENCE_COLUMNS],

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import or_, select
 
 from core import custom, statemachine
-from core.api import apply_sort, page_body, page_of, page_schema
+from core.api import Blueprint, apply_sort, page_body, page_of, page_schema
+from core.api import serialized as _json
 from core.auth import permission_required, require
 from core.db import db, lock_for_update
 from core.errors import NotFound
@@ -29,6 +29,7 @@ from plugins.orders.schemas import (
     OrderQuoteIn,
     OrderStatsArgs,
     OrderStatsOut,
+    OrderSummaryOut,
     OrderTransitionIn,
     OrderTransitionOut,
     QuoteOut,
@@ -46,11 +47,6 @@ returns_blp = Blueprint("orders_returns_api", __name__, url_prefix="/returns",
 READ, CREATE, UPDATE, DELETE = ("orders.order.read", "orders.order.create", "orders.order.update",
                                 "orders.order.delete")
 
-
-def _json(body: Any, status: int = 200):
-    resp = jsonify(body)
-    resp.status_code = status
-    return resp
 
 
 def _s(value: Any) -> Any:
@@ -148,7 +144,7 @@ def history_dicts(entity: str, record_id: int) -> list[dict[str, Any]]:
 class OrdersView(MethodView):
     @permission_required(READ)
     @orders_blp.arguments(OrderArgs, location="query")
-    @orders_blp.response(200, page_schema(OrderOut))
+    @orders_blp.response(200, page_schema(OrderSummaryOut, "OrderPage"))
     def get(self, args):
         """List orders (status, customer_id, owner_id, date_from/date_to, q, custom.<key>)"""
         user = require(READ)

@@ -79,8 +79,9 @@ class ShipmentOut(Schema):
     shipped_at = fields.DateTime(allow_none=True)
 
 
-class OrderOut(Schema):
-    """An order; lists leave out lines, adjustments, payments, shipments and the amounts paid."""
+class OrderSummaryOut(Schema):
+    """An order as lists show it: without lines, adjustments, payments, shipments and the
+    amounts paid and refunded (those are in :class:`OrderOut`, the one-order answer)."""
 
     id = fields.Integer()
     number = fields.String()
@@ -103,6 +104,11 @@ class OrderOut(Schema):
     external_number = fields.String(allow_none=True)
     notes = fields.String(allow_none=True)
     custom = fields.Dict()
+
+
+class OrderOut(OrderSummaryOut):
+    """One order with its lines, promotions applied, payments, shipments and money in and out."""
+
     lines = fields.List(fields.Nested(OrderLineOut))
     adjustments = fields.List(fields.Nested(OrderAdjustmentOut))
     payments = fields.List(fields.Nested(PaymentOut))

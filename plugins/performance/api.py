@@ -12,14 +12,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import or_, select
 from sqlalchemy.orm import lazyload
 
 from core import statemachine
-from core.api import apply_sort, page_body, page_of, page_schema
+from core.api import Blueprint, apply_sort, page_body, page_of, page_schema
+from core.api import serialized as _json
 from core.auth import permission_required, require
 from core.db import db, lock_for_update
 from core.errors import ConfigError, ValidationError
@@ -73,11 +73,6 @@ ST_READ, ST_GENERATE, ST_EXPORT = ("performance.statement.read", "performance.st
                                    "performance.statement.export")
 needs = permission_required
 
-
-def _json(body: Any, status: int = 200) -> Response:
-    resp = jsonify(body)
-    resp.status_code = status
-    return resp
 
 
 # ---------------------------------------------------------------------------
