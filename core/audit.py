@@ -265,6 +265,13 @@ def seal(session: Session, batch: int = SEAL_BATCH) -> int:
             return total
 
 
+def seal_pending() -> int:
+    """Seal with the app's own session: the entry point for a scheduled job (no arguments)."""
+    from core.db import db
+
+    return seal(db.session)
+
+
 # ---------------------------------------------------------------------------
 # Verification
 # ---------------------------------------------------------------------------

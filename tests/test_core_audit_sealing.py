@@ -211,6 +211,13 @@ def test_the_seal_command_seals_and_says_how_many(app, runner):
     assert db.session.get(AuditHead, 1).entries == 2
 
 
+def test_the_job_entry_point_seals_with_the_apps_session(app):
+    audit.record(db.session, "note", "core_test", 1)
+    db.session.commit()
+    assert (audit.seal_pending(), audit.seal_pending()) == (1, 0)
+    assert audit.verify(db.session).checked == 1
+
+
 def test_a_rolled_back_write_leaves_nothing_to_seal(app):
     audit.record(db.session, "note", "core_test", 1)
     db.session.rollback()
