@@ -1,7 +1,8 @@
 """Browser tests: a real Dovetail server driven by Debian's Chromium through Playwright.
 
-The server is the ``dovetail`` app on SQLite with demo data, a fresh instance and a copy of
-the project's config (locale zh_CN), served by werkzeug in a thread on a free port. The
+The server is the ``dovetail`` app on SQLite with demo data (on the PostgreSQL pass, when
+``DOVETAIL_TEST_DATABASE_URL`` is set, a throwaway schema there), a fresh instance and a copy
+of the project's config (locale zh_CN), served by werkzeug in a thread on a free port. The
 browser is launched by executable path (``DOVETAIL_CHROMIUM``, default ``/usr/bin/chromium``;
 ``make chromium`` installs it); Playwright's own browser download is never used.
 
@@ -14,7 +15,9 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -168,18 +171,41 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     _chromium_or_skip()
     root = tmp_path_factory.mktemp("browser")
     config = _config_copy(root / "config")
-    app = create_app(config, config={"database_url": f"sqlite:///{root / 'dovetail.db'}",
-                                     "secret_key": "browser-test-secret"})
-    app.instance_path = str(root / "instance")
-    Path(app.instance_path).mkdir()
-    promotion, products = _prepare(app)
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
+    with _database(root) as url:
+        app = create_app(config, config={"database_url": url, "secret_key": "browser-test-secret"})
+        app.instance_path = str(root / "instance")
+        Path(app.instance_path).mkdir()
+        promotion, products = _prepare(app)
+        srv = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=srv.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield Server(f"http://127.0.0.1:{srv.server_port}", app, promotion, products)
+        finally:
+            srv.shutdown()
+            thread.join(10)
+            with app.app_context():
+                db.engine.dispose()
+
+
+@contextmanager
+def _database(root: Path) -> Iterator[str]:
+    """An SQLite file in ``root``; on the PostgreSQL pass (``DOVETAIL_TEST_DATABASE_URL``) a
+    throwaway schema on that server instead, dropped afterwards, so the journey runs on both."""
+    server = os.environ.get("DOVETAIL_TEST_DATABASE_URL")
+    if not server:
+        yield f"sqlite:///{root / 'dovetail.db'}"
+        return
+    import sqlalchemy as sa
+
+    schema = "browser_" + uuid.uuid4().hex[:12]
+    engine = sa.create_engine(server)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in server else "?"
     try:
-        yield Server(f"http://127.0.0.1:{srv.server_port}", app, promotion, products)
+        yield f"{server}{sep}options=-csearch_path%3D{schema}"
     finally:
-        srv.shutdown()
-        thread.join(10)
-        with app.app_context():
-            db.engine.dispose()
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
