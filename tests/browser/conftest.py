@@ -16,6 +16,7 @@ import os
 import shutil
 import threading
 import uuid
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -57,6 +58,10 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
     return {**browser_context_args, "locale": "zh-CN", "viewport": {"width": 1280, "height": 900}}
 
 
+class ScreenshotsWritten(UserWarning):
+    """Says where the journey's screenshots are (shown in the warnings summary of the run)."""
+
+
 @dataclass
 class Shots:
     """Numbered full-page screenshots of the journey, in ``folder``."""
@@ -73,15 +78,16 @@ class Shots:
 
 @pytest.fixture
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shots]:
-    """Where the screenshots go: ``DOVETAIL_SCREENSHOTS`` or ``build/screenshots`` in the
-    repository (kept out of git), printed at the end of the test."""
-    folder = Path(os.environ.get("DOVETAIL_SCREENSHOTS", REPO / "build" / "screenshots"))
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    """Where the screenshots go: ``sqlite/`` or ``postgresql/`` (the pass) under
+    ``DOVETAIL_SCREENSHOTS`` or ``build/screenshots`` in the repository (kept out of git),
+    named in the run's output at the end."""
+    db = "postgresql" if os.environ.get("DOVETAIL_TEST_DATABASE_URL") else "sqlite"
+    folder = Path(os.environ.get("DOVETAIL_SCREENSHOTS", REPO / "build" / "screenshots")) / db
+    folder.mkdir(parents=True, exist_ok=True)  # files are overwritten, never deleted: runs may overlap
     taken = Shots(folder)
     yield taken
-    print(f"\nbrowser screenshots ({len(taken.taken)}): {folder}")
+    # a warning is the one message pytest-xdist brings back from a worker to the run's output
+    warnings.warn(ScreenshotsWritten(f"{len(taken.taken)} browser screenshots in {folder}"), stacklevel=1)
 
 
 @dataclass

@@ -5,7 +5,8 @@ call, places an order to which a promotion applies and confirms it; a sales mana
 rep1's team manager) finds the order, records the payment, ships and completes it and sees rep1
 on the leaderboard; finance generates the month's commission statements; the manager opens
 rep1's statement and approves it. Every step is asserted on visible page text and screenshotted
-(``build/screenshots`` unless ``DOVETAIL_SCREENSHOTS`` names another folder).
+(``build/screenshots/sqlite`` or ``.../postgresql``; ``DOVETAIL_SCREENSHOTS`` names another
+root; the folder is named in the warnings summary of the run).
 
 One test on purpose: the steps depend on each other, and one module keeps the server and the
 browser on one pytest-xdist worker.
