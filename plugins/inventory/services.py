@@ -378,7 +378,7 @@ def reserve_for(source_type: str, source_id: int, lines: Iterable[Any], *,
             on_hand, reserved = after[row.stock_id]
             if row.point is not None and row.available >= row.point > on_hand - reserved:
                 _emit_low_row(row, wh, Change(on_hand, reserved))
-        made = list(db.session.scalars(insert(Reservation).returning(Reservation, sort_by_parameter_order=True), [
+        made = list(db.session.scalars(insert(Reservation).returning(Reservation), [
             {"source_type": source_type, "source_id": source_id, "product_id": pid, "warehouse_id": wh.id,
              "quantity": q, "status": "active", "created_at": utcnow()} for pid, q in deltas.items()]))
     db.session.flush()
