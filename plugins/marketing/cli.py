@@ -10,6 +10,7 @@ import click
 from core.cli import with_app
 from core.db import db
 from core.errors import NotFound
+from plugins.crm.public import Customer
 
 
 @click.command("campaign-audience")
@@ -23,7 +24,6 @@ def export_audience_cmd(campaign_id: int, output: Path | None, as_user: str | No
     """Export a campaign's consenting target customers as CSV (formula cells neutralised)."""
     from core.export import write_csv
     from core.scope import dump
-    from plugins.crm.models import Customer
     from plugins.marketing import services
     from plugins.marketing.models import Campaign
     from plugins.marketing.schemas import AUDIENCE_COLUMNS, AudienceOut

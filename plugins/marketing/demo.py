@@ -12,19 +12,18 @@ from sqlalchemy import select
 from core.audit import acting_as
 from core.db import db
 from core.errors import DovetailError
+from plugins.catalog.public import Product
+from plugins.crm.public import Customer, Segment, save_segment
 from plugins.marketing import services
 from plugins.marketing.models import Campaign
+from plugins.orders.public import create_order
 
 CAMPAIGN = "双十一大促"
 
 
 def _segment_id() -> int | None:
-    from plugins.crm.models import Segment
-
     seg = db.session.scalar(select(Segment).where(Segment.name == "双十一目标客户"))
     if seg is None:
-        from plugins.crm.services import save_segment
-
         seg = save_segment({"name": "双十一目标客户", "description": "银卡及以上、同意营销联系的客户",
                             "filters": {"tier": ["silver", "gold", "vip"], "consent_marketing": True}}, None)
     return seg.id
@@ -32,9 +31,6 @@ def _segment_id() -> int | None:
 
 def populate(scale: float, seed: int) -> None:
     from core.models import User, UserRole
-    from plugins.catalog.models import Product
-    from plugins.crm.models import Customer
-
     if db.session.scalar(select(Campaign.id).where(Campaign.name == CAMPAIGN)):
         return
     rng = random.Random(seed + 7)
@@ -77,8 +73,6 @@ def populate(scale: float, seed: int) -> None:
         if admin is None or not customers:
             return
         from core import statemachine
-        from plugins.orders.services import create_order
-
         for _i in range(max(int(150 * scale), 3)):
             lines = [{"product_id": p.id, "quantity": rng.choice([1, 1, 2, 3])}
                      for p in rng.sample(products, k=min(len(products), rng.choice([1, 2, 3])))]

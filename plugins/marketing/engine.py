@@ -29,7 +29,7 @@ from datetime import date
 from decimal import ROUND_DOWN, Decimal
 
 from core.db import quantize
-from plugins.orders.pricing import Adjustment, Cart, CartLine, Consideration
+from plugins.orders.public import Adjustment, Cart, CartLine, Consideration
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")

@@ -25,7 +25,7 @@ def plugin_manifest():
     return PluginManifest(
         name="marketing", version="1.0.0",
         description="Campaigns, promotions (percent, amount, 满减 tiers, gifts), coupons and their effect",
-        depends=("crm", "orders"), settings_schema=MarketingSettings,
+        depends=("crm", "catalog", "orders"), settings_schema=MarketingSettings,
         migrations=str(HERE / "migrations" / "versions"))
 
 
@@ -84,7 +84,7 @@ def register_commands():
 @hookimpl
 def register_reports():
     from plugins.marketing.services import campaign_report
-    from plugins.orders.revenue import REVENUE_DEFINITION
+    from plugins.orders.public import REVENUE_DEFINITION
 
     return [Report("marketing.campaign_effectiveness", "Campaign effectiveness", "marketing.report.read",
                    campaign_report, {"status": "draft, active, paused or ended", "dashboard": "bar"},

@@ -22,9 +22,12 @@ from sqlalchemy import and_, func, or_, select, update
 from core.db import db, quantize, utcnow
 from core.errors import Conflict, NotFound, ValidationError
 from core.state import dovetail
+from plugins.catalog.public import Category, Product
+from plugins.crm.public import Customer, Segment, segment_customer_ids
 from plugins.marketing import engine
 from plugins.marketing.engine import CouponState, Rule, normalise_code
 from plugins.marketing.models import CAMPAIGN_STATUSES, CHANNELS, Campaign, Coupon, CouponRedemption, Promotion
+from plugins.orders.public import Order, OrderAdjustment, is_revenue, net_revenue, refunds_subquery
 
 ZERO = Decimal("0.00")
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read out over the phone
@@ -273,8 +276,6 @@ def _bool(raw: Any, field: str, errors: dict[str, list[str]]) -> bool:
 
 def save_promotion(promo: Promotion | None, data: Mapping[str, Any]) -> Promotion:
     """Create or change a promotion; checks what each kind needs. The caller commits."""
-    from plugins.catalog.models import Category, Product
-
     _check_unknown(data, PROMOTION_FIELDS)
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {}
@@ -395,8 +396,6 @@ def save_promotion(promo: Promotion | None, data: Mapping[str, Any]) -> Promotio
 
 def delete_promotion(promo: Promotion) -> None:
     """Delete a promotion no order used (otherwise deactivate it)."""
-    from plugins.orders.models import OrderAdjustment
-
     used = db.session.scalar(select(func.count()).select_from(OrderAdjustment)
                              .where(OrderAdjustment.promotion_id == promo.id))
     if used:
@@ -411,16 +410,12 @@ def delete_promotion(promo: Promotion) -> None:
 
 
 def segment_name(segment_id: int) -> str | None:
-    from plugins.crm.models import Segment
-
     seg = db.session.get(Segment, segment_id)
     return seg.name if seg is not None else None
 
 
 def segment_ids_query(segment_id: int) -> Any:
     """The crm segment's customer ids as a select (crm's public API)."""
-    from plugins.crm.services import segment_customer_ids
-
     return segment_customer_ids(segment_id)
 
 
@@ -507,8 +502,6 @@ def to_rule(promo: Promotion, parents: Mapping[int, int | None], gifts: Mapping[
 
 
 def coupon_state(code: str, customer_id: int | None, exclude_order_id: int | None = None) -> CouponState:
-    from plugins.orders.models import Order
-
     coupon = db.session.scalar(select(Coupon).where(Coupon.code == code))
     if coupon is None:
         return CouponState(code=code, promotion_id=None)
@@ -537,8 +530,6 @@ def coupon_state(code: str, customer_id: int | None, exclude_order_id: int | Non
 def load_rules(coupon: CouponState | None, customer_id: int | None) -> tuple[list[Rule], frozenset[int]]:
     """Promotions to consider: active ones (standalone, or in an active or paused campaign)
     plus the promotion of the coupon given; and the customer's segments among theirs."""
-    from plugins.catalog.models import Category, Product
-
     stmt = (select(Promotion).outerjoin(Campaign, Promotion.campaign_id == Campaign.id)
             .where(Promotion.active.is_(True),
                    or_(Promotion.campaign_id.is_(None), Campaign.status.in_(("active", "paused")))))
@@ -570,8 +561,6 @@ def _repriced_order_id(cart: Any, code: str) -> int | None:
     explicit = getattr(cart, "order_id", None)
     if explicit is not None:
         return int(explicit)
-    from plugins.orders.models import Order
-
     customer_id = (cart.customer or {}).get("id")
     for obj in list(db.session.identity_map.values()):
         if isinstance(obj, Order) and obj.id is not None and obj.customer_id == customer_id \
@@ -677,8 +666,6 @@ def claim_coupon(code: str, order_id: int, customer_id: int | None) -> CouponRed
 
 def release_orphans(coupon_id: int) -> int:
     """Give back uses held by orders that no longer exist (a deleted draft); returns how many."""
-    from plugins.orders.models import Order
-
     rows = db.session.scalars(select(CouponRedemption).where(
         CouponRedemption.coupon_id == coupon_id, CouponRedemption.released_at.is_(None),
         CouponRedemption.order_id.not_in(select(Order.id)))).all()
@@ -686,8 +673,6 @@ def release_orphans(coupon_id: int) -> int:
 
 
 def _claim(coupon: Coupon, code: str, order_id: int, customer_id: int | None) -> CouponRedemption:
-    from plugins.orders.models import Order
-
     with db.session.begin_nested():
         result = db.session.execute(
             update(Coupon).where(Coupon.id == coupon.id, Coupon.active.is_(True),
@@ -781,8 +766,6 @@ def customer_merged(survivor_id: int, merged_id: int) -> None:
 
 
 def _campaign_used(campaign_id: int) -> bool:
-    from plugins.orders.models import OrderAdjustment
-
     return bool(db.session.scalar(select(OrderAdjustment.id).where(
         OrderAdjustment.campaign_id == campaign_id).limit(1)))
 
@@ -795,9 +778,6 @@ def effectiveness(campaign: Campaign, user: Any) -> dict[str, Any]:
     total minus refunds), as the sales reports do; rows are limited to what ``user`` may see
     of orders."""
     from core.scope import restrict
-    from plugins.orders.models import Order, OrderAdjustment
-    from plugins.orders.revenue import is_revenue, net_revenue, refunds_subquery
-
     lo, hi = utc_bounds(campaign.starts_on, campaign.ends_on)
     promoted_ids = select(OrderAdjustment.order_id).where(OrderAdjustment.campaign_id == campaign.id)
     refunds = refunds_subquery()
@@ -875,8 +855,6 @@ def audience_query(campaign: Campaign, user: Any, q: str | None = None) -> Any:
     """Customers of the campaign's segment who consented to marketing contact, within
     ``user``'s customer scope (``user`` None: all, for the CLI). No segment: an error."""
     from core.scope import select_for
-    from plugins.crm.models import Customer
-
     if campaign.segment_id is None:
         raise ValidationError(f"Campaign '{campaign.name}' has no target segment; set segment_id first.",
                               fields={"segment_id": ["Required for a target list."]})

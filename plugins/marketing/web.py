@@ -21,6 +21,8 @@ from core.dashboard import chart_data
 from core.db import db
 from core.errors import DovetailError, ValidationError
 from core.scope import get_for, select_for
+from plugins.catalog.public import Category, Product
+from plugins.crm.public import Segment
 from plugins.marketing import services
 from plugins.marketing.api import audience_csv, campaign_filters, promotion_filters
 from plugins.marketing.engine import KINDS
@@ -71,8 +73,6 @@ class CampaignForm(FlaskForm):
 
 
 def _segment_choices() -> list[tuple[str, str]]:
-    from plugins.crm.models import Segment
-
     rows = db.session.execute(select(Segment.id, Segment.name).order_by(Segment.name)).all()
     return [("", _("(none)"))] + [(str(r.id), r.name) for r in rows]
 
@@ -202,8 +202,6 @@ class PromotionForm(FlaskForm):
 
 
 def _promotion_form(p: Promotion | None) -> PromotionForm:
-    from plugins.catalog.models import Category, Product
-
     form = PromotionForm(obj=p)
     camps = db.session.execute(select(Campaign.id, Campaign.name).order_by(Campaign.starts_on.desc())).all()
     form.campaign_id.choices = [("", _("(standalone)"))] + [(str(r.id), r.name) for r in camps]
@@ -228,8 +226,6 @@ def _promotion_form(p: Promotion | None) -> PromotionForm:
 
 
 def _skus_to_ids(text: str, field: str) -> list[int]:
-    from plugins.catalog.models import Product
-
     skus = [s.strip() for s in (text or "").replace("，", ",").split(",") if s.strip()]
     if not skus:
         return []
