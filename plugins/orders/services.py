@@ -1,9 +1,6 @@
 """Order domain logic: pricing, numbering, idempotent creation, draft edits, workflow
-actions, domain events and the crm merge. This module is the orders plugin's public API.
-
-Public functions other plugins may call: :func:`price_cart`, :func:`create_order`,
-:func:`update_order`, :func:`delete_order`, :func:`event_payload`, :func:`order_context`,
-:func:`refundable_amount`, :func:`settings`.
+actions, domain events and the crm merge. Internal to orders: other plugins use
+:mod:`plugins.orders.public`, which re-exports what they may call.
 """
 
 from __future__ import annotations
