@@ -74,6 +74,11 @@ def test_rep_and_manager_day_in_chinese(page: Page, server: Any, shots: Any) -> 
     sign_in(page, server, "rep1")
     expect(page.locator("nav")).to_contain_text("客户")
     shots(page, "rep-dashboard")
+    # the month so far (demo orders may already count), to compare with the leaderboard later
+    page.get_by_role("link", name="我的业绩").click()
+    revenue_row = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=re.compile("^营业额")))
+    revenue_before = Decimal(revenue_row.locator("td").first.inner_text().strip())
+    shots(page, "rep-my-performance")
 
     page.get_by_role("link", name="客户", exact=True).click()
     page.get_by_role("link", name="新建客户").click()
@@ -159,7 +164,7 @@ def test_rep_and_manager_day_in_chinese(page: Page, server: Any, shots: Any) -> 
     expect(page.get_by_text("营业额：按下单日期统计已付款、已发货和已完成的订单，扣除退货。")).to_be_visible()
     board = page.get_by_role("row").filter(has_text="rep1")
     expect(board).to_contain_text("华东一组")
-    expect(board).to_contain_text(money(total))
+    expect(board.locator("td").nth(3)).to_have_text(money(revenue_before + total))
     shots(page, "manager-leaderboard")
     sign_out(page)
 
@@ -185,6 +190,10 @@ def test_rep_and_manager_day_in_chinese(page: Page, server: Any, shots: Any) -> 
         amount = (base * server.commission_percent[category] / 100).quantize(FEN, ROUND_HALF_UP)
         expect(line).to_contain_text(money(base))
         expect(line.locator("td").last).to_have_text(money(amount))
+    # not capped here (the rules pay at most 10 %, the cap is 30 %): the commission is the lines' sum
+    lines_table = page.locator("table").filter(has_text="计提基数")
+    amounts = [Decimal(t.strip()) for t in lines_table.locator("tbody tr td:last-child").all_inner_texts()]
+    expect(field(page, "提成")).to_have_text(f"{money(sum(amounts))} CNY")
     shots(page, "manager-statement")
     page.get_by_role("button", name="审批").click()
     expect(page.get_by_text("结算单状态现为")).to_be_visible()
