@@ -401,11 +401,8 @@ class ImportView(MethodView):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"upload{suffix}"
             upload.save(path)
-            result = transfer.import_customers(path, user=user, default_owner=user)
-        return _json({"rows": result.rows, "created": result.created, "updated": result.updated,
-                      "unchanged": result.unchanged, "rejected": len(result.rejected_lines),
-                      "errors": [{"line": e.line, "column": e.column, "reason": e.reason}
-                                 for e in result.errors[:1000]]})
+            report = transfer.import_customers(path, user=user, default_owner=user)
+        return _json({key: value for key, value in report.as_dict().items() if key != "dry_run"})
 
 
 # --- export -----------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from sqlalchemy import select
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from core.cli import with_app
 from core.db import db
 from core.errors import DovetailError, NotFound
+from core.importer import ImportReport, import_command
 from core.models import User
 
 
@@ -25,45 +27,20 @@ def _user(username: str | None) -> User | None:
     return user
 
 
-@click.command("customers")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--owner", "owner_name", default=None,
-              help="Username owning rows without an 'owner' cell (default: the public pool).")
-@click.option("--errors", "errors_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the rejected rows (line, column, reason) to this CSV file.")
-@click.option("--strict", is_flag=True, help="Exit with status 1 when any row was rejected.")
-@click.option("--chunk", default=500, show_default=True, type=click.IntRange(1, 10000),
-              help="Rows per committed batch.")
-@with_app
-def import_customers_cmd(file: Path, owner_name: str | None, errors_file: Path | None, strict: bool,
-                         chunk: int) -> None:
-    """Import customers from FILE (.csv or .xlsx); bad rows are reported, good rows imported.
+def _import(file: Path, *, owner_name: str | None, **kw: Any) -> ImportReport:
+    from plugins.crm.transfer import import_customers
+
+    return import_customers(file, default_owner=_user(owner_name), **kw)
+
+
+import_customers_cmd = import_command("customers", _import, options=[click.option(
+    "--owner", "owner_name", default=None,
+    help="Username owning rows without an 'owner' cell (default: the public pool).")], help="""\
+    Import customers from FILE (.csv or .xlsx); bad rows are reported, good rows imported.
 
     Rows match existing customers by external_code, else by phone, so re-running the
-    same file creates no duplicates.
-    """
-    from plugins.crm.transfer import count_rows, import_customers, write_errors
-
-    if not file.exists():
-        raise click.ClickException(f"no such file: {file}")
-    owner = _user(owner_name)
-    total = count_rows(file)
-    with click.progressbar(length=total or 0, label="Importing customers", file=sys.stderr,
-                           show_pos=True) as bar:
-        result = import_customers(file, default_owner=owner, chunk=chunk, progress=bar.update)
-    for col in result.ignored_columns:
-        click.echo(f"warning: column '{col}' is not a customer field; ignored", err=True)
-    for err in result.errors:
-        click.echo(str(err), err=True)
-    if errors_file is not None:
-        write_errors(errors_file, result.errors)
-    bad = len(result.rejected_lines)
-    click.echo(f"{result.rows} rows read: {result.created} created, {result.updated} updated, "
-               f"{result.unchanged} unchanged, {bad} rejected.")
-    if bad and errors_file is not None:
-        click.echo(f"Rejected rows are listed in {errors_file}.")
-    if strict and bad:
-        sys.exit(1)
+    same file creates no duplicates. Exit status 2 when some rows were rejected.
+    """)
 
 
 @click.command("customers")

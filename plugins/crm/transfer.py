@@ -15,12 +15,9 @@ Import rules:
 
 from __future__ import annotations
 
-import csv
 import re
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +28,7 @@ from core import custom
 from core.auth import normalize_username
 from core.db import db, utcnow
 from core.errors import DovetailError, ValidationError
-from core.export import safe_cell
+from core.importer import ImportReport, Problems, RowImport, flatten_messages, run_import
 from core.models import User
 from core.scope import can_read_personal, log_personal_access, mask
 from plugins.crm.models import Customer
@@ -53,140 +50,6 @@ ALIASES = {"姓名": "name", "客户名称": "name", "名称": "name", "手机":
 TRUE = {"1", "true", "yes", "y", "是", "同意", "t"}
 FALSE = {"0", "false", "no", "n", "否", "不同意", "f"}
 _SPLIT = re.compile(r"[;,；，|]")
-
-
-@dataclass(frozen=True)
-class RowError:
-    """One rejected cell or row: spreadsheet line, column and reason."""
-
-    line: int
-    column: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}, column {self.column or '-'}: {self.reason}"
-
-
-@dataclass
-class ImportResult:
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rows: int = 0
-    errors: list[RowError] = field(default_factory=list)
-    ignored_columns: list[str] = field(default_factory=list)
-
-    @property
-    def rejected_lines(self) -> list[int]:
-        return sorted({e.line for e in self.errors})
-
-
-# ---------------------------------------------------------------------------
-# Reading
-# ---------------------------------------------------------------------------
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    text = str(value).strip()
-    if len(text) > 1 and text[0] == "'" and text[1] in "=+-@":
-        text = text[1:]  # undo our own export's formula neutralising
-    return text
-
-
-def _header(cells: Iterable[Any]) -> list[str]:
-    out = []
-    for c in cells:
-        h = _cell(c).lstrip("\ufeff").strip()
-        key = h if h.lower().startswith("custom.") else h.lower()
-        if key.startswith("custom."):
-            key = "custom." + h[len("custom."):].strip()
-        out.append(ALIASES.get(h, key))
-    return out
-
-
-def count_rows(path: Path) -> int | None:
-    if path.suffix.lower() == ".csv":
-        with path.open("rb") as fh:
-            return max(sum(1 for _ in fh) - 1, 0)
-    return None
-
-
-def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
-    """The header and an iterator of ``(line, {column: text})`` of non-empty data rows."""
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return _read_csv(path)
-    if suffix in (".xlsx", ".xlsm"):
-        return _read_xlsx(path)
-    raise ValidationError(f"Cannot import '{path.name}': use a .csv or .xlsx file.",
-                          fields={"file": ["Unsupported file type."]})
-
-
-def _read_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
-    try:
-        fh = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise ValidationError(f"Cannot open '{path}': {exc.strerror}.") from None
-    reader = csv.reader(fh)
-    try:
-        header = _header(next(reader, []))
-    except UnicodeDecodeError:
-        fh.close()
-        raise ValidationError(f"'{path.name}' is not UTF-8 text; save it as 'CSV UTF-8'.") from None
-    if not any(header):
-        fh.close()
-        raise ValidationError(f"'{path.name}' is empty: the first line must be the header.")
-
-    def rows() -> Iterator[tuple[int, dict[str, str]]]:
-        with fh:
-            try:
-                for cells in reader:
-                    if not any(c.strip() for c in cells):
-                        continue
-                    yield reader.line_num, {h: _cell(cells[i]) if i < len(cells) else ""
-                                            for i, h in enumerate(header) if h}
-            except UnicodeDecodeError:
-                raise ValidationError(f"'{path.name}' is not UTF-8 text near line {reader.line_num + 1}; "
-                                      "save it as 'CSV UTF-8'.") from None
-            except csv.Error as exc:
-                raise ValidationError(f"'{path.name}' line {reader.line_num}: {exc}.") from None
-
-    return header, rows()
-
-
-def _read_xlsx(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
-    from openpyxl import load_workbook
-
-    try:
-        wb = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable workbook is one clear error
-        raise ValidationError(f"Cannot read '{path.name}' as a workbook: {exc}.") from None
-    ws = wb.worksheets[0]
-    it = ws.iter_rows(values_only=True)
-    header = _header(list(next(it, []) or []))
-    if not any(header):
-        wb.close()
-        raise ValidationError(f"'{path.name}' is empty: the first row must be the header.")
-
-    def rows() -> Iterator[tuple[int, dict[str, str]]]:
-        try:
-            for line, cells in enumerate(it, start=2):
-                if not any(c not in (None, "") for c in cells):
-                    continue
-                yield line, {h: _cell(cells[i]) if i < len(cells) else ""
-                             for i, h in enumerate(header) if h}
-        finally:
-            wb.close()
-
-    return header, rows()
 
 
 # ---------------------------------------------------------------------------
@@ -215,24 +78,6 @@ def _row_input(row: dict[str, str], errors: list[tuple[str, str]]) -> dict[str, 
     if values:
         data["custom"] = values
     return data
-
-
-def _flatten(messages: Any, prefix: str = "") -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    if isinstance(messages, dict):
-        for k, v in messages.items():
-            name = f"{prefix}.{k}" if prefix else str(k)
-            if isinstance(v, dict) and all(isinstance(i, int) for i in v):  # list item errors
-                for msgs in v.values():
-                    out.extend(_flatten(msgs, name))
-            else:
-                out.extend(_flatten(v, name))
-    elif isinstance(messages, list | tuple):
-        for m in messages:
-            out.extend(_flatten(m, prefix) if not isinstance(m, str) else [(prefix, m)])
-    else:
-        out.append((prefix, str(messages)))
-    return out
 
 
 class _Matcher:
@@ -284,68 +129,83 @@ class _Matcher:
             self.by_phone.setdefault(p, c)
 
 
-def import_customers(path: str | Path, *, user: User | None = None, default_owner: User | None = None,
-                     chunk: int = 500, progress: Callable[[int], None] | None = None) -> ImportResult:
-    """Import a CSV/XLSX file; commits good rows in chunks; returns counts and row errors."""
-    from plugins.crm import services
+class CustomerImport(RowImport):
+    """Customers matched by external code, else by phone (see the module docstring)."""
 
-    path = Path(path)
-    header, rows = read_rows(path)
-    result = ImportResult()
-    known = IMPORT_COLUMNS | EXPORT_ONLY
-    result.ignored_columns = [h for h in header if h and h not in known and not h.startswith("custom.")]
-    if "name" not in header:
-        raise ValidationError(f"'{path.name}' lacks the column 'name' (姓名).",
-                              fields={"file": ["Missing column name."]})
-    owners: dict[str, int | None] = {}
-    matcher = _Matcher(user)
+    noun = "customers"
+    columns = frozenset(IMPORT_COLUMNS | EXPORT_ONLY)
+    aliases = ALIASES
     schema = CustomerIn()
-    pending = 0
-    now = utcnow()
-    for line, row in rows:
-        result.rows += 1
-        if progress:
-            progress(1)
-        problems: list[tuple[str, str]] = []
-        raw = _row_input(row, problems)
+
+    def __init__(self, user: User | None = None, default_owner: User | None = None) -> None:
+        self.user = user
+        self.default_owner = default_owner
+        self.owners: dict[str, int | None] = {}
+        self.matcher = _Matcher(user)
+        self.now = utcnow()
+
+    def check_header(self, path: Path, header: list[str]) -> None:
+        if "name" not in header:
+            raise ValidationError(f"'{path.name}' lacks the column 'name' (姓名).",
+                                  fields={"file": ["Missing column name."]})
+
+    def parse(self, line: int, row: dict[str, str]) -> tuple[dict[str, Any], Problems]:
+        problems: Problems = []
+        data = _row_input(row, problems)
+        if row.get("owner"):
+            data["owner"] = row["owner"]
+        return data, problems
+
+    def validate(self, line: int, row: dict[str, str]) -> tuple[dict[str, Any], Problems]:
+        raw, problems = self.parse(line, row)
+        owner = raw.pop("owner", None)
         try:
-            data = schema.load(raw, partial=False)
+            data = self.schema.load(raw, partial=False) if self.schema is not None else raw
         except MarshmallowError as err:
-            problems.extend(_flatten(err.messages))
+            problems = problems + flatten_messages(err.messages)
             data = {}
-        if data and "tier" in data:
+        data["_owner"] = owner
+        return data, problems + self.check(line, data, set())
+
+    def check(self, line: int, data: dict[str, Any], failed: set[str]) -> Problems:
+        from plugins.crm import services
+
+        problems: Problems = []
+        if "tier" in data:
             try:
                 check_tier(data["tier"])
             except ValidationError as exc:
-                problems.extend(_flatten(exc.fields))
-        owner_id = default_owner.id if default_owner else None
-        if row.get("owner"):
-            uname = row["owner"]
-            if uname not in owners:
-                owners[uname] = db.session.scalar(select(User.id).where(
+                problems.extend(flatten_messages(exc.fields))
+        owner_id = self.default_owner.id if self.default_owner else None
+        uname = data.get("_owner")
+        if uname:
+            if uname not in self.owners:
+                self.owners[uname] = db.session.scalar(select(User.id).where(
                     User.username == normalize_username(uname, strict=False), User.active.is_(True)))
-            owner_id = owners[uname]
+            owner_id = self.owners[uname]
             if owner_id is None:
                 problems.append(("owner", f"No active user '{uname}'."))
-            elif user is not None and owner_id != user.id:
+            elif self.user is not None and owner_id != self.user.id:
                 try:  # the same rules as the API: crm.pool.manage, and a manager's own team
-                    services._check_owner(owner_id, user)
+                    services._check_owner(owner_id, self.user)
                 except DovetailError as exc:
-                    reason = next(iter(exc.fields.get("owner_id", [])), None) or exc.message
-                    problems.append(("owner", reason))
+                    problems.append(("owner", next(iter(exc.fields.get("owner_id", [])), None) or exc.message))
+        data["owner_id"] = owner_id
         if data.get("custom") and not problems:
             try:
-                data["custom"] = custom.validate("customer", data["custom"], user, partial=True)
+                data["custom"] = custom.validate("customer", data["custom"], self.user, partial=True)
             except ValidationError as exc:
-                problems.extend(_flatten(exc.fields))
-        if problems:
-            for col, reason in problems:
-                result.errors.append(RowError(line, col, reason))
-            continue
-        match = matcher.find(data)
+                problems.extend(flatten_messages(exc.fields))
+        return problems
+
+    def save(self, line: int, data: dict[str, Any]) -> str:
+        from plugins.crm import services
+
+        match = self.matcher.find(data)
         if match is _Matcher.TAKEN:
-            result.errors.append(RowError(line, "external_code", "Already used by another customer."))
-            continue
+            raise ValidationError("Already used by another customer.",
+                                  fields={"external_code": ["Already used by another customer."]})
+        owner_id, now = data["owner_id"], self.now
         if match is None:
             c = Customer(name=data["name"], tier=check_tier(data.get("tier")), tags=data.get("tags", []),
                          email=data.get("email"), address=data.get("address"), region=data.get("region"),
@@ -355,27 +215,25 @@ def import_customers(path: str | Path, *, user: User | None = None, default_owne
                          consent_at=now if "consent_marketing" in data else None,
                          owner_id=owner_id, owned_since=now if owner_id else None,
                          pool_entered_at=None if owner_id else now,
-                         created_by_id=user.id if user else None)
+                         created_by_id=self.user.id if self.user else None)
             services._apply_phones(c, data)
             if c.phones is None:
                 c.phones = []
             db.session.add(c)
-            matcher.add(c)
-            result.created += 1
-        else:
-            c = match if isinstance(match, Customer) else db.session.get(Customer, match)
-            changed = _update(c, data, owner_id if row.get("owner") else None, now)
-            if changed:
-                matcher.add(c)
-                result.updated += 1
-            else:
-                result.unchanged += 1
-        pending += 1
-        if pending >= chunk:
-            db.session.commit()
-            pending = 0
-    db.session.commit()
-    return result
+            self.matcher.add(c)
+            return "created"
+        c = match if isinstance(match, Customer) else db.session.get(Customer, match)
+        if _update(c, data, owner_id if data.get("_owner") else None, now):
+            self.matcher.add(c)
+            return "updated"
+        return "unchanged"
+
+
+def import_customers(path: str | Path, *, user: User | None = None, default_owner: User | None = None,
+                     dry_run: bool = False, batch: int = 500,
+                     progress: Callable[[int], Any] | None = None) -> ImportReport:
+    """Import a CSV/XLSX file of customers; commits good rows in batches; returns the report."""
+    return run_import(CustomerImport(user, default_owner), path, dry_run=dry_run, batch=batch, progress=progress)
 
 
 def _update(c: Customer, data: dict[str, Any], owner_id: int | None, now: datetime) -> bool:
@@ -409,15 +267,6 @@ def _update(c: Customer, data: dict[str, Any], owner_id: int | None, now: dateti
              c.external_code, dict(c.custom or {}), c.consent_marketing, c.phone, list(c.phones or []),
              c.owner_id)
     return before != after
-
-
-def write_errors(path: str | Path, errors: list[RowError]) -> None:
-    """The error report as CSV: line, column, reason."""
-    with Path(path).open("w", newline="", encoding="utf-8-sig") as fh:
-        w = csv.writer(fh)
-        w.writerow(["line", "column", "reason"])
-        for e in errors:
-            w.writerow([e.line, safe_cell(e.column), safe_cell(e.reason)])
 
 
 # ---------------------------------------------------------------------------

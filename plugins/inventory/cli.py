@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,8 @@ from core.cli import with_app
 from core.db import db
 from core.errors import DovetailError
 from core.export import write_csv, xlsx_bytes
-from core.tabular import RowError, count_rows, read_rows, require_columns
+from core.importer import ImportReport, Problems, RowImport, import_command, run_import
+from core.tabular import require_columns
 from plugins.catalog.public import Product
 from plugins.inventory import services
 from plugins.inventory.models import StockLevel, Warehouse
@@ -21,7 +21,7 @@ from plugins.inventory.models import StockLevel, Warehouse
 EXPORT_COLUMNS = ["sku", "name", "warehouse", "on_hand", "reserved", "available", "reorder_point"]
 
 
-def _whole(text: str, line: int, column: str, errors: list[RowError]) -> int | None:
+def _whole(text: str, column: str, problems: Problems) -> int | None:
     try:
         value = int(text.replace(",", ""))
     except ValueError:
@@ -30,94 +30,100 @@ def _whole(text: str, line: int, column: str, errors: list[RowError]) -> int | N
         except ValueError:
             f = None
         if f is None or not f.is_integer():
-            errors.append(RowError(line, column, f"'{text}' is not a whole number."))
+            problems.append((column, f"'{text}' is not a whole number."))
             return None
         value = int(f)
     if value < 0:
-        errors.append(RowError(line, column, "Must be zero or more."))
+        problems.append((column, "Must be zero or more."))
         return None
     return value
 
 
-def import_counts(path: str | Path, *, dry_run: bool = False, reference: str | None = None,
-                  progress: Any = None) -> tuple[dict[str, int], list[RowError]]:
-    """Apply counted quantities: each differing row becomes an adjustment "stock count".
+class StockCountImport(RowImport):
+    """Counted quantities: each differing row becomes a "stock count" adjustment.
 
     Columns: ``sku``, ``counted`` (or ``quantity``), optional ``warehouse`` (code; default
     warehouse when empty) and ``reorder_point``. Re-running the same file changes nothing.
     """
-    counts = {"adjusted": 0, "unchanged": 0, "rejected": 0}
-    errors: list[RowError] = []
-    seen: dict[tuple[str, str], int] = {}
-    warehouses = {w.code: w for w in db.session.scalars(select(Warehouse))}
-    default = None
-    first = True
-    for n, (line, row) in enumerate(read_rows(path), start=1):
-        if progress is not None:
-            progress.update(1)
-        if first:
-            require_columns(path, set(row), {"sku"})
-            if "counted" not in row and "quantity" not in row:
-                require_columns(path, set(row), {"counted"})
-            first = False
-        if n % 500 == 0 and not dry_run:
-            db.session.commit()
-        row_errors: list[RowError] = []
-        column = "counted" if "counted" in row else "quantity"
-        sku = row.get("sku", "")
-        product = db.session.scalar(select(Product).where(Product.sku == sku)) if sku else None
-        if not sku:
-            row_errors.append(RowError(line, "sku", "Missing SKU."))
-        elif product is None:
-            row_errors.append(RowError(line, "sku", f"No product with SKU '{sku}'."))
-        code = (row.get("warehouse") or "").strip().upper()
+
+    noun = "stock counts"
+    required = frozenset({"sku"})
+    columns = frozenset({"sku", "counted", "quantity", "warehouse", "reorder_point", "name", "on_hand",
+                         "reserved", "available"})
+    outcomes = ("adjusted", "unchanged")
+
+    def __init__(self, reference: str | None = None) -> None:
+        self.reference = reference
+        self.column = "counted"
+        self.seen: dict[tuple[str, str], int] = {}
+        self.warehouses = {w.code: w for w in db.session.scalars(select(Warehouse))}
+        self.products: dict[str, Any] = {}
+        self.default: Any = None
+
+    def check_header(self, path: Path, header: list[str]) -> None:
+        super().check_header(path, header)
+        if "counted" not in header and "quantity" not in header:
+            require_columns(path, header, {"counted"})
+        self.column = "counted" if "counted" in header else "quantity"
+
+    def parse(self, line: int, row: dict[str, str]) -> tuple[dict[str, Any], Problems]:
+        problems: Problems = []
+        data: dict[str, Any] = {"sku": row.get("sku", "")}
+        if not data["sku"]:
+            problems.append(("sku", "Missing SKU."))
+        raw = row.get(self.column, "")
+        if raw == "":
+            problems.append((self.column, "Missing counted quantity."))
+        else:
+            data["counted"] = _whole(raw, self.column, problems)
+        data["reorder_point"] = _whole(row["reorder_point"], "reorder_point", problems) \
+            if row.get("reorder_point") else None
+        data["warehouse"] = (row.get("warehouse") or "").strip().upper()
+        return data, problems
+
+    def check(self, line: int, data: dict[str, Any], failed: set[str]) -> Problems:
+        problems: Problems = []
+        sku = data["sku"]
+        if sku and sku not in self.products:
+            self.products[sku] = db.session.scalar(select(Product).where(Product.sku == sku))
+        if sku and self.products[sku] is None:
+            problems.append(("sku", f"No product with SKU '{sku}'."))
+        code = data["warehouse"]
         wh = None
         if code:
-            wh = warehouses.get(code)
+            wh = self.warehouses.get(code)
             if wh is None:
-                row_errors.append(RowError(line, "warehouse", f"No warehouse with code '{code}'."))
+                problems.append(("warehouse", f"No warehouse with code '{code}'."))
         else:
-            if default is None:
+            if self.default is None:
                 try:
-                    default = services.default_warehouse()
+                    self.default = services.default_warehouse()
                 except DovetailError as exc:
-                    row_errors.append(RowError(line, "warehouse", exc.message))
-            wh = default
-        raw = row.get(column, "")
-        counted = None
-        if raw == "":
-            row_errors.append(RowError(line, column, "Missing counted quantity."))
-        else:
-            counted = _whole(raw, line, column, row_errors)
-        point = None
-        if row.get("reorder_point"):
-            point = _whole(row["reorder_point"], line, "reorder_point", row_errors)
+                    problems.append(("warehouse", exc.message))
+            wh = self.default
         if sku and wh is not None:
             key = (sku, wh.code)
-            if key in seen:
-                row_errors.append(RowError(line, "sku", f"{sku} in {wh.code} was already counted on line "
-                                                        f"{seen[key]}."))
+            if key in self.seen:
+                problems.append(("sku", f"{sku} in {wh.code} was already counted on line {self.seen[key]}."))
             else:
-                seen[key] = line
-        if row_errors:
-            errors.extend(row_errors)
-            counts["rejected"] += 1
-            continue
-        try:
-            with db.session.begin_nested():
-                mv = services.count(product.id, wh.id, counted, reference=reference)
-                if point is not None:
-                    services.set_reorder_point(product.id, point, wh.id)
-        except DovetailError as exc:
-            counts["rejected"] += 1
-            errors.append(RowError(line, column, exc.message))
-            continue
-        counts["adjusted" if mv is not None else "unchanged"] += 1
-    if dry_run:
-        db.session.rollback()
-    else:
-        db.session.commit()
-    return counts, errors
+                self.seen[key] = line
+        data["product"], data["wh"] = self.products.get(sku), wh
+        return problems
+
+    def save(self, line: int, data: dict[str, Any]) -> str:
+        mv = services.count(data["product"].id, data["wh"].id, data["counted"], reference=self.reference)
+        if data["reorder_point"] is not None:
+            services.set_reorder_point(data["product"].id, data["reorder_point"], data["wh"].id)
+        return "adjusted" if mv is not None else "unchanged"
+
+    def problems_of(self, exc: DovetailError) -> Problems:
+        return [(self.column, exc.message)]
+
+
+def import_counts(path: str | Path, *, dry_run: bool = False, reference: str | None = None, batch: int = 500,
+                  progress: Any = None) -> ImportReport:
+    """Apply counted quantities (see :class:`StockCountImport`). Unpacks as ``(counts, errors)``."""
+    return run_import(StockCountImport(reference), path, dry_run=dry_run, batch=batch, progress=progress)
 
 
 def export_rows(warehouse: str | None = None):
@@ -137,34 +143,13 @@ def export_rows(warehouse: str | None = None):
     return EXPORT_COLUMNS, gen()
 
 
-@click.command("stock")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--dry-run", is_flag=True, help="Check every row and report, but save nothing.")
-@click.option("--reference", help="Reference written on every adjustment (e.g. the count sheet number).")
-@click.option("--errors", "errors_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the rejected rows (line, column, reason) to this CSV file.")
-@with_app
-def import_stock_cmd(file: Path, dry_run: bool, reference: str | None, errors_file: Path | None) -> None:
-    """Import stock counts from FILE (.csv or .xlsx): sets on-hand through adjustments.
+import_stock_cmd = import_command("stock", import_counts, options=[click.option(
+    "--reference", help="Reference written on every adjustment (e.g. the count sheet number).")], help="""\
+    Import stock counts from FILE (.csv or .xlsx): sets on-hand through adjustments.
 
     Columns: sku, counted (or quantity); optional warehouse (code), reorder_point.
     Exit status 2 when some rows were rejected.
-    """
-    total = count_rows(file)
-    with click.progressbar(length=total or 0, label="Importing stock counts", file=sys.stderr,
-                           show_pos=True) as bar:
-        counts, errors = import_counts(file, dry_run=dry_run, reference=reference,
-                                       progress=bar if total else None)
-    for e in errors:
-        click.echo(str(e), err=True)
-    if errors_file is not None:
-        with errors_file.open("w", newline="", encoding="utf-8") as fh:
-            write_csv(fh, ["line", "column", "reason"], [(e.line, e.column, e.reason) for e in errors])
-    verb = "Checked" if dry_run else "Imported"
-    click.echo(f"{verb} {file.name}: {counts['adjusted']} adjusted, {counts['unchanged']} unchanged, "
-               f"{counts['rejected']} rejected.")
-    if errors:
-        sys.exit(2)
+    """)
 
 
 @click.command("stock")

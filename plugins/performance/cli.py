@@ -12,8 +12,9 @@ from core.cli import with_app
 from core.db import db
 from core.errors import ValidationError
 from core.export import write_csv, xlsx_bytes
+from core.importer import import_command
 from core.models import User
-from core.tabular import count_rows
+from plugins.performance.targets import import_targets
 
 
 @click.group("performance")
@@ -67,32 +68,12 @@ def rules_cmd() -> None:
     click.echo(f"{display}: ok ({len(issues)} warning(s)).")
 
 
-@click.command("targets")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--dry-run", is_flag=True, help="Check every row and report, but save nothing.")
-@click.option("--errors", "errors_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the rejected rows (line, column, reason) to this CSV file.")
-@with_app
-def import_targets_cmd(file: Path, dry_run: bool, errors_file: Path | None) -> None:
-    """Import monthly targets from FILE (.csv or .xlsx); re-running the same file is safe.
+import_targets_cmd = import_command("targets", import_targets, help="""\
+    Import monthly targets from FILE (.csv or .xlsx); re-running the same file is safe.
 
     Columns: period (YYYY-MM), rep (username) or team (name), revenue, orders, new_customers,
     notes. Exit status 2 when some rows were rejected.
-    """
-    from plugins.performance.targets import import_targets, write_report
-
-    total = count_rows(file)
-    with click.progressbar(length=total or 0, label="Importing targets", file=sys.stderr, show_pos=True) as bar:
-        counts, errors = import_targets(file, dry_run=dry_run, progress=bar if total else None)
-    for e in errors:
-        click.echo(str(e), err=True)
-    if errors_file is not None:
-        write_report(errors, errors_file)
-    verb = "Checked" if dry_run else "Imported"
-    click.echo(f"{verb} {file.name}: {counts['created']} created, {counts['updated']} updated, "
-               f"{counts['unchanged']} unchanged, {counts['rejected']} rejected.")
-    if errors:
-        sys.exit(2)
+    """)
 
 
 @click.command("statements")

@@ -35,7 +35,7 @@ def test_import_reports_bad_rows_and_reruns_without_duplicates(app, org, runner,
     ])
     errors = tmp_path / "errors.csv"
     r = runner.invoke(["import", "customers", str(f), "--errors", str(errors)])
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 2, r.output  # every import: status 2 when rows were rejected
     assert "5 rows read: 3 created, 0 updated, 0 unchanged, 2 rejected." in r.stdout
     err = r.stderr
     assert "line 4, column phone: Not a mainland mobile number" in err
@@ -52,8 +52,8 @@ def test_import_reports_bad_rows_and_reruns_without_duplicates(app, org, runner,
     pooled = db.session.scalar(select(Customer).where(Customer.name == "王芳"))
     assert pooled.owner_id is None and pooled.pool_entered_at is not None
 
-    r = runner.invoke(["import", "customers", str(f), "--strict"])
-    assert r.exit_code == 1
+    r = runner.invoke(["import", "customers", str(f), "--strict"])  # kept for old scripts
+    assert r.exit_code == 2
     assert "5 rows read: 0 created, 0 updated, 3 unchanged, 2 rejected." in r.stdout
     assert _count() == 3
 
@@ -145,7 +145,7 @@ def test_csv_import_of_10000_rows_with_50_bad(app, org, runner, tmp_path):
     f = _write(tmp_path / "big.csv", rows)
     assert len(bad_lines) == 50
     r = runner.invoke(["import", "customers", str(f), "--errors", str(tmp_path / "err.csv")])
-    assert r.exit_code == 0, r.output[-2000:]
+    assert r.exit_code == 2, r.output[-2000:]
     assert "10000 rows read: 9950 created, 0 updated, 0 unchanged, 50 rejected." in r.stdout
     reported = {int(x.split(",")[0].removeprefix("line ")) for x in r.stderr.splitlines() if x.startswith("line ")}
     assert reported == bad_lines

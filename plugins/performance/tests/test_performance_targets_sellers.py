@@ -68,7 +68,7 @@ def test_import_targets_with_a_row_level_report(org, runner, tmp_path):
     errors_file = tmp_path / "errors.csv"
     res = runner.invoke(["import", "targets", str(path), "--errors", str(errors_file)])
     assert res.exit_code == 2, res.output
-    assert "Imported targets.csv: 4 created, 0 updated, 0 unchanged, 7 rejected." in res.output
+    assert "Imported targets.csv, 11 rows read: 4 created, 0 updated, 0 unchanged, 7 rejected." in res.output
     for expected in ("line 5, column period: A month like 2026-01.", "line 6, column rep: No user 'ghost'.",
                      "line 7, column rep: Give a rep (username) or a team (name), not both.",
                      "line 8, column revenue: At most 2 decimal places (fen).",
