@@ -10,11 +10,10 @@ from typing import Any
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from marshmallow import ValidationError as MarshmallowError
 
-from core.api import ListArgs, page_body, page_schema
+from core.api import Blueprint, ListArgs, page_body, page_schema
 from core.auth import permission_required, require
 from core.db import db
 from core.errors import ConfigError, Conflict, NotFound, ValidationError

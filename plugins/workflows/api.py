@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify, request
+from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from marshmallow import ValidationError as MarshmallowError
 
-from core.api import MAX_PER_PAGE, Int, page_body, page_schema
+from core.api import MAX_PER_PAGE, Blueprint, Int, page_body, page_schema
+from core.api import serialized as _json
 from core.auth import permission_required, require
 from core.errors import NotFound, ValidationError
 from core.state import dovetail
@@ -139,7 +139,7 @@ class WorkflowList(MethodView):
         if args.get("status"):
             rows = [r for r in rows if r["status"] == args["status"]]
         page, per = args["page"], args["per_page"]
-        return jsonify(page_body(rows[(page - 1) * per:page * per], len(rows), args))
+        return _json(page_body(rows[(page - 1) * per:page * per], len(rows), args))
 
 
 @blp.route("/<name>")
@@ -156,7 +156,7 @@ class WorkflowDetail(MethodView):
         f = store().files.get(name)
         body["file_status"] = f.as_dict() if f else None
         body["entity"] = entity
-        return jsonify(body)
+        return _json(body)
 
 
 @blp.route("/check")
@@ -181,7 +181,7 @@ class WorkflowCheck(MethodView):
         taken = {e: st.files[s].display for e, s in st.sources.items() if st.files[s].path.name != file}
         result = check_text(text, file, known_from_app(), counter=count_outside, taken=taken,
                             in_force=st.in_force)
-        return jsonify({"ok": result.ok and not result.skipped, "entity": result.entity,
+        return _json({"ok": result.ok and not result.skipped, "entity": result.entity,
                         "skipped": result.skipped,
                         "moves": {s: {"to": t, "records": n} for s, (t, n) in result.moves.items()},
                         "issues": [issue_dict(i) for i in result.issues]})
@@ -196,4 +196,4 @@ class WorkflowReload(MethodView):
         in force in every worker; otherwise nothing changes and the refused files show their errors"""
         user = require(MANAGE)
         ok, files, issues = store().reload(user.username)
-        return jsonify({"ok": ok, "files": [f.as_dict() for f in files], "errors": [str(i) for i in issues]})
+        return _json({"ok": ok, "files": [f.as_dict() for f in files], "errors": [str(i) for i in issues]})
