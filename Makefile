@@ -36,8 +36,12 @@ run: $(STAMP)
 	$(BIN)/dovetail init --if-new
 	$(BIN)/dovetail run --host 127.0.0.1 --port $(PORT)
 
+# ruff (with complexity <= 15 and no function-local imports), the import contracts
+# (pyproject.toml [tool.importlinter]) and mypy on the core; .pre-commit-config.yaml runs the same.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # SQLite always; PostgreSQL too when DOVETAIL_TEST_DATABASE_URL is set (.ci/run sets it).
 test: $(STAMP) chromium lint
