@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.api import DATETIME_PATTERN
 from core.state import dovetail
 from plugins.customfields import store
 from plugins.customfields.definitions import FieldDef
@@ -34,8 +35,8 @@ def field_schema(fd: FieldDef) -> dict[str, Any]:
         out = {"type": "boolean"}
     elif t == "date":
         out = {"type": "string", "format": "date"}
-    elif t == "datetime":
-        out = {"type": "string", "format": "date-time"}
+    elif t == "datetime":  # ISO 8601 as stored; UTC when there is no offset (as core datetimes)
+        out = {"type": "string", "pattern": DATETIME_PATTERN}
     elif t == "choice":
         out = {"type": "string", "enum": fd.choice_values}
     else:  # multi_choice
