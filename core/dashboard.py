@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from flask import current_app
+from flask import current_app, url_for
 from flask_babel import gettext
+from werkzeug.routing import BuildError
 
 from core.auth import has_permission, scope_of
 from core.i18n import column_label, translate_cell
@@ -41,7 +42,28 @@ def widgets_for(user: Any) -> list[dict[str, Any]]:
                     "rows": [[translate_cell(v) for v in r] for r in card_rows(kind, rows)]})
         card = out[-1]
         card["chart"] = chart_data(card["columns"], card["rows"])
+        card["link"] = card_link(report, user)
     return out
+
+
+#: the params keys that are display hints for the dashboard, not report parameters
+DASHBOARD_KEYS = ("dashboard", "dashboard_for", "dashboard_link")
+
+
+def card_link(report: Any, user: Any) -> str | None:
+    """Where the card's title leads: the page named by ``params["dashboard_link"]`` (an
+    endpoint of the owning plugin, with an optional query: ``"inventory_web.stock?low=1"``),
+    else the report's own page when the user may open the reports pages, else None (an
+    endpoint of a disabled plugin is skipped)."""
+    endpoint, _, query = (report.params.get("dashboard_link") or "").partition("?")
+    if endpoint:
+        try:
+            return url_for(endpoint) + ("?" + query if query else "")
+        except BuildError:
+            current_app.logger.warning("dashboard card %s links to unknown endpoint %s", report.key, endpoint)
+    if has_permission(user, "core.report.read"):
+        return url_for("core_reports.show", key=report.key)
+    return None
 
 
 #: rows a dashboard card shows

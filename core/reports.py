@@ -17,7 +17,7 @@ from marshmallow import Schema, fields
 
 from core.api import core_blp
 from core.auth import has_permission, require
-from core.dashboard import chart_data
+from core.dashboard import DASHBOARD_KEYS, chart_data
 from core.errors import NotFound, PermissionDenied, ValidationError
 from core.export import csv_bytes, xlsx_bytes
 from core.i18n import column_label, translate_cell, translate_text
@@ -32,7 +32,7 @@ def _reports() -> dict[str, Any]:
 
 def query_params(report: Any) -> dict[str, str]:
     """The query parameters ``report`` documents (``dashboard`` is a display hint, not one)."""
-    return {k: v for k, v in report.params.items() if k not in ("dashboard", "dashboard_for")}
+    return {k: v for k, v in report.params.items() if k not in DASHBOARD_KEYS}
 
 
 def may_run(user: Any, report: Any) -> bool:

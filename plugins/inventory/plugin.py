@@ -143,11 +143,14 @@ def register_workflow_actions():
 
 @hookimpl
 def register_reports():
-    from plugins.inventory.reports import stock_value
+    from plugins.inventory.reports import stock_alerts, stock_value
 
     return [Report("inventory.stock_value", "Stock value by category (at cost)", "inventory.stock.read",
                    stock_value, params={"dashboard": "bar"},
-                   extra_permissions=("catalog.product.read_cost",))]
+                   extra_permissions=("catalog.product.read_cost",)),
+            Report("inventory.stock_alerts", "Stock alerts (below the reorder point)", "inventory.stock.read",
+                   stock_alerts, params={"dashboard": "table", "dashboard_for": "all",
+                                         "dashboard_link": "inventory_web.stock?low=1"})]
 
 
 # ---------------------------------------------------------------------------

@@ -26,3 +26,26 @@ def stock_value(params: dict[str, Any], user: Any) -> tuple[list[str], list[list
             for name, units, value in db.session.execute(stmt)]
     rows.sort(key=lambda r: r[2], reverse=True)
     return [N_("Category"), N_("Stock value"), N_("Units")], [[r[0], r[2], r[1]] for r in rows]
+
+
+#: rows the stock alerts card lists, largest shortfall first
+ALERT_ROWS = 50
+
+
+def stock_alerts(params: dict[str, Any], user: Any) -> tuple[list[str], list[list[Any]]]:
+    """Stock rows whose available quantity (on hand − reserved) is below their reorder point
+    (the warehouse's, else the product's): what to reorder, largest shortfall first."""
+    from core.scope import select_for
+    from plugins.inventory.models import Warehouse
+    from plugins.inventory.services import alerts_query, effective_point
+
+    point = effective_point()
+    available = StockLevel.on_hand - StockLevel.reserved
+    stmt = alerts_query(select_for(StockLevel, "inventory.stock.read", user)
+                        .join(Product, Product.id == StockLevel.product_id)
+                        .join(Warehouse, Warehouse.id == StockLevel.warehouse_id))
+    stmt = stmt.with_only_columns(Product.sku, Product.name, Warehouse.code, available, point) \
+        .order_by((point - available).desc(), Product.sku, Warehouse.code).limit(ALERT_ROWS)
+    rows = [[sku, name, code, int(avail), int(pt), int(pt) - int(avail)]
+            for sku, name, code, avail, pt in db.session.execute(stmt)]
+    return [N_("SKU"), N_("Product"), N_("Warehouse"), N_("Available"), N_("Reorder point"), N_("Shortfall")], rows

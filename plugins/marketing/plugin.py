@@ -7,6 +7,7 @@ from pathlib import Path
 from marshmallow import Schema, fields, validate
 
 from core import hookimpl
+from core.i18n import N_
 from core.registry import CliCommand, MenuItem, Permission, PluginManifest, Report
 
 HERE = Path(__file__).parent
@@ -88,8 +89,9 @@ def register_reports():
 
     return [Report("marketing.campaign_effectiveness", "Campaign effectiveness", "marketing.report.read",
                    campaign_report, {"status": "draft, active, paused or ended", "dashboard": "bar"},
-                   description=REVENUE_DEFINITION + " Promoted: orders with a discount or gift of the campaign; "
-                   "others: the other sales placed in the campaign's dates.")]
+                   description=REVENUE_DEFINITION + " " + N_(
+                       "Promoted: orders with a discount or gift of the campaign; others: the other sales placed "
+                       "in the campaign's dates."))]
 
 
 @hookimpl(optionalhook=True)

@@ -21,6 +21,7 @@ from sqlalchemy import and_, func, or_, select, update
 
 from core.db import db, quantize, utcnow
 from core.errors import Conflict, NotFound, ValidationError
+from core.i18n import N_, MessageId
 from core.state import dovetail
 from plugins.catalog.public import Category, Product
 from plugins.crm.public import Customer, Segment, segment_customer_ids
@@ -835,14 +836,16 @@ def campaign_report(params: Mapping[str, Any], user: Any) -> tuple[list[str], li
             raise ValidationError("Unknown campaign status.",
                                   fields={"status": [f"One of: {', '.join(CAMPAIGN_STATUSES)}."]})
         stmt = stmt.where(Campaign.status == status)
-    columns = ["Campaign", "Revenue", "Orders", "Discount given", "Gift value", "Customers reached",
-               "Average order value", "Other orders' average value", "Starts", "Ends", "Status"]
+    # message ids: the report page shows them translated, the API and downloads as they are
+    columns = [N_("Campaign"), N_("Revenue"), N_("Orders"), N_("Discount given"), N_("Gift value"),
+               N_("Customers reached"), N_("Average order value"), N_("Other orders' average value"),
+               N_("Starts"), N_("Ends"), N_("Status")]
     rows = []
     for c in db.session.scalars(stmt.limit(500)):
         e = effectiveness(c, user)
         rows.append([c.name, Decimal(e["revenue"]), e["orders"], Decimal(e["discount_given"]),
                      Decimal(e["gift_value"]), e["customers_reached"], Decimal(e["average_order_value"]),
-                     Decimal(e["other_average_order_value"]), c.starts_on, c.ends_on, c.status])
+                     Decimal(e["other_average_order_value"]), c.starts_on, c.ends_on, MessageId(c.status)])
     return columns, rows
 
 

@@ -341,6 +341,44 @@ def period_comparison(params: Mapping[str, Any], user: User):
             "this_period_change_percent"], rows
 
 
+# ---------------------------------------------------------------------------
+# Dashboard cards
+# ---------------------------------------------------------------------------
+
+#: days the revenue trend card covers, today included
+TREND_DAYS = 30
+
+
+def revenue_trend(params: Mapping[str, Any], user: User):
+    """Revenue and orders per local day of the latest :data:`TREND_DAYS` days, today last; a
+    day without sales is a zero (the line does not skip it)."""
+    today = to_local(datetime.utcnow()).date()  # noqa: DTZ003 - naive UTC like the stored times
+    first = today - timedelta(days=TREND_DAYS - 1)
+    _cols, rows = sales_by_day({"date_from": first.isoformat(), "date_to": today.isoformat(), "group": "day"},
+                               user)
+    by_day = {str(d): (rev, n) for d, rev, n in rows}
+    days = [(first + timedelta(days=i)).isoformat() for i in range(TREND_DAYS)]
+    return ["day", "revenue", "orders"], [(d, *by_day.get(d, (ZERO, 0))) for d in days]
+
+
+def orders_by_state(params: Mapping[str, Any], user: User):
+    """The order pipeline: orders and their total per workflow state (the state's label, in
+    the workflow's order), in the user's scope; final states without orders are left out."""
+    from core.statemachine import label_of, machine_for
+
+    machine = machine_for("order")
+    stmt = restrict(select(Order.status, func.count(Order.id), func.sum(Order.total)), Order, user) \
+        .group_by(Order.status)
+    found = {status: (n, _money(total)) for status, n, total in db.session.execute(stmt)}
+    rows = []
+    for key, state in machine.states.items():
+        n, total = found.pop(key, (0, ZERO))
+        if n or not state.final:
+            rows.append((label_of(state.label), n, total))
+    rows.extend((key, n, total) for key, (n, total) in sorted(found.items()))  # states no longer in the file
+    return ["state", "orders", "total"], rows
+
+
 _RANGE = "date_from, date_to: local days (inclusive); owner_id: a rep's user id"
 _GROUPED = {"date_from": "first local day (YYYY-MM-DD)", "date_to": "last local day (YYYY-MM-DD)",
             "owner_id": "a rep's user id", "group": "day, week or month"}
@@ -355,10 +393,17 @@ COLUMN_LABELS = (N_("Day"), N_("Week"), N_("Month"), N_("Revenue"), N_("Orders")
                  N_("Customer"), N_("Last order"), N_("Segment"), N_("Revenue share percent"),
                  N_("New customers"), N_("Returning customers"), N_("Repeat rate percent"), N_("Stage"),
                  N_("Leads"), N_("Conversion percent"), N_("Period"), N_("From"), N_("To"),
-                 N_("This period change percent"))
+                 N_("This period change percent"), N_("State"), N_("Total"))
 
 REPORTS = [
-    Report("orders.sales_by_day", "Sales by day", PERM, sales_by_day, {**_GROUPED, "dashboard": "line"},
+    Report("orders.revenue_trend", "Revenue, latest 30 days", PERM, revenue_trend,
+           {"dashboard": "line", "dashboard_for": "all", "dashboard_link": "orders_web.orders"},
+           description=REVENUE_DEFINITION),
+    Report("orders.pipeline", "Orders by state", "orders.order.read", orders_by_state,
+           {"dashboard": "bar", "dashboard_for": "team", "dashboard_link": "orders_web.orders"},
+           description=N_("Every order in your scope, by its current workflow state; total before refunds.")),
+    Report("orders.sales_by_day", "Sales by day", PERM, sales_by_day,
+           {**_GROUPED, "dashboard": "line", "dashboard_for": "team"},
            description=REVENUE_DEFINITION),
     # dashboard_for: the record scopes whose dashboard shows the card (manager: team, owner: all)
     Report("orders.sales_by_rep", "Sales by rep", PERM, sales_by_rep,

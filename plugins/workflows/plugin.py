@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 
 from core import hookimpl
-from core.registry import CliCommand, MenuItem, Permission, PluginManifest
+from core.i18n import N_
+from core.registry import CliCommand, MenuItem, Permission, PluginManifest, Report
 
 log = logging.getLogger("dovetail.plugins.workflows")
 
@@ -40,6 +41,17 @@ def register_web_blueprints():
 @hookimpl
 def register_menu_items():
     return [MenuItem("workflows.list", "Workflows", "workflows_web.index", "workflows.workflow.read", order=700)]
+
+
+@hookimpl
+def register_reports():
+    from plugins.workflows.dashboard import approvals_waiting
+
+    return [Report("workflows.approvals", "Waiting for my approval", "workflows.workflow.read", approvals_waiting,
+                   {"dashboard": "table", "dashboard_for": "team, all"},
+                   description=N_("Records in your scope waiting in a state whose next step needs your role "
+                                  "(an approval, a step restricted to your role, or a transition marked approved) "
+                                  "and that you may take now."))]
 
 
 @hookimpl
