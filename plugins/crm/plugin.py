@@ -118,6 +118,24 @@ def register_workflow_actions():
 
 
 @hookimpl
+def register_reports():
+    from core.i18n import N_
+    from core.registry import Report
+    from plugins.crm.dashboard import follow_up, pipeline, tasks_due
+
+    return [Report("crm.tasks_due", "My follow-ups due", "crm.activity.read", tasks_due,
+                   {"dashboard": "table", "dashboard_for": "own", "dashboard_link": "crm_web.tasks"},
+                   description=N_("Your open follow-up tasks due today or overdue.")),
+            Report("crm.follow_up", "Customers to follow up", "crm.customer.read", follow_up,
+                   {"dashboard": "table", "dashboard_for": "own", "dashboard_link": "crm_web.customers"},
+                   description=N_("Customers in your scope without a follow-up for half the pool's return period: "
+                                  "last contact and the days left before they return to the pool.")),
+            Report("crm.pipeline", "Lead pipeline", "crm.lead.read", pipeline,
+                   {"dashboard": "bar", "dashboard_for": "team", "dashboard_link": "crm_web.leads"},
+                   description=N_("Leads in your scope by workflow state, with their expected amount."))]
+
+
+@hookimpl
 def register_custom_field_entities():
     from plugins.crm.models import Customer
 
