@@ -4,6 +4,7 @@ and shown to catch what it promises to catch."""
 from __future__ import annotations
 
 import types
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect
@@ -125,3 +126,84 @@ def test_conformance_tests_builds_the_class():
     cls = conformance.conformance_tests("crm", enabled="all")
     assert issubclass(cls, PluginConformance) and cls.plugin == "crm" and cls.enabled == "all"
     assert cls.__name__.startswith("Test")
+
+
+def _drift_module(blueprint_class: type, wrap: Any) -> types.ModuleType:
+    """A plugin whose list and detail answers differ from their documented schema: an
+    undocumented field (``secret``) and a number sent as text (``qty``)."""
+    from flask.views import MethodView
+    from marshmallow import Schema, fields
+
+    class ItemOut(Schema):
+        id = fields.Integer()
+        name = fields.String()
+        qty = fields.Integer()
+
+    class ItemPage(Schema):
+        items = fields.List(fields.Nested(ItemOut))
+
+    blp = blueprint_class("drift", "drift_plugin", url_prefix="/drift", description="Drifting answers")
+    rows = [{"id": 1, "name": "one", "qty": "3", "secret": "s1"}, {"id": 2, "name": "two", "qty": 4, "secret": "s2"}]
+
+    @blp.route("")
+    class Items(MethodView):
+        @blp.response(200, ItemPage)
+        def get(self):
+            """List items"""
+            return wrap({"items": rows})
+
+    @blp.route("/<int:item_id>")
+    class Item(MethodView):
+        @blp.response(200, ItemOut)
+        def get(self, item_id):
+            """One item"""
+            return wrap(rows[item_id - 1])
+
+    mod = types.ModuleType("drift_plugin")
+    mod.plugin_manifest = hookimpl(lambda: PluginManifest(name="drift", version="0.1"))
+    mod.register_blueprints = hookimpl(lambda: [blp])
+    return mod
+
+
+def test_the_contract_probe_reports_route_path_and_message(dovetail_config_dir, dovetail_database_url):
+    """A hand-built body sent past its schema is caught: the extra field and the wrong type,
+    on the list and on a detail route reached with an id from the list, as admin and rep."""
+    from flask import jsonify
+    from flask_smorest import Blueprint as PlainBlueprint
+
+    with conformance.built_app(["drift"], config_dir=dovetail_config_dir, database_url=dovetail_database_url,
+                               extra={"drift": _drift_module(PlainBlueprint, jsonify)}) as app:
+        problems, stats = conformance.contract_problems(app, ["drift"], demo=False)
+    text = "\n".join(problems)
+    assert "GET /api/v1/drift (as admin): $.items[0].qty: '3' is not of type 'integer'" in text
+    assert "GET /api/v1/drift (as admin): $.items[0]: Additional properties are not allowed ('secret'" in text
+    assert "GET /api/v1/drift/1 (as rep): $: Additional properties are not allowed ('secret'" in text
+    assert "GET /api/v1/drift/2 (as admin)" in text
+    assert stats["admin"]["checked"] == 3 and stats["admin"]["unreached"] == []
+
+
+def test_a_serialized_body_is_cut_to_the_documented_fields(dovetail_config_dir, dovetail_database_url):
+    """Through core.api.Blueprint the same body loses the undocumented field; the wrong type
+    is still reported (the probe checks values, the Blueprint only the field list)."""
+    from core.api import Blueprint, Serialized
+
+    with conformance.built_app(["drift"], config_dir=dovetail_config_dir, database_url=dovetail_database_url,
+                               extra={"drift": _drift_module(Blueprint, Serialized)}) as app:
+        problems, _stats = conformance.contract_problems(app, ["drift"], demo=False)
+    assert problems and all("secret" not in p for p in problems)
+    assert all("qty: '3' is not of type 'integer'" in p for p in problems)
+
+
+def test_closed_schemas_refuse_undocumented_fields_but_keep_open_dicts():
+    doc = {"components": {"schemas": {"A": {"type": "object", "properties": {"x": {"type": "integer"}},
+                                            "additionalProperties": True},
+                                      "B": {"type": "object", "properties": {"custom": {"type": "object"}}}}}}
+    closed = conformance.closed_schemas(doc)
+    assert closed["components"]["schemas"]["A"]["additionalProperties"] is True  # stated: kept
+    assert closed["components"]["schemas"]["B"]["additionalProperties"] is False
+    assert "additionalProperties" not in closed["components"]["schemas"]["B"]["properties"]["custom"]
+    assert "additionalProperties" not in doc["components"]["schemas"]["B"]  # the input is not changed
+    schema = {"$ref": "#/components/schemas/B"}
+    assert conformance.body_problems(closed, schema, {"custom": {"any": 1}}) == []
+    assert conformance.body_problems(closed, schema, {"custom": {}, "y": 1}) == [
+        "$: Additional properties are not allowed ('y' was unexpected)"]
