@@ -155,7 +155,9 @@ def outbox_committed(ids: list[int]) -> None:
     if redis is None:
         from core import outbox
 
-        outbox.process(ids=ids)
+        # a fresh context: the committing session (db.session here) may emit no more SQL now
+        with app.app_context():
+            outbox.process(ids=ids)
         return
     if redis.set(f"dovetail:outbox:kick:{queue_name(app)}", "1", nx=True, ex=KICK_SECONDS):
         enqueue(OUTBOX_JOB)

@@ -158,6 +158,18 @@ def process(limit: int = 500, *, ids: Iterable[int] | None = None) -> Processed:
     return out
 
 
+def supersede(session: Session, kind: str) -> int:
+    """Mark every pending ``kind`` message done in ``session``'s transaction, waiting for any
+    being processed; for a rebuild from scratch that already covers their effect. Returns
+    how many."""
+    from sqlalchemy import update
+
+    n = session.execute(update(OutboxMessage).where(OutboxMessage.kind == kind, OutboxMessage.status == PENDING)
+                        .values(status=DONE, processed_at=utcnow(), last_error="superseded by a rebuild")
+                        ).rowcount
+    return int(n or 0)
+
+
 def pending_count() -> int:
     """Messages still to do (pending, due or not)."""
     from sqlalchemy import func
@@ -189,6 +201,8 @@ def requeue_dead() -> int:
 
 
 def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint released: the outer transaction goes on
+        return
     ids = session.info.pop(_SESSION_KEY, None)
     if not ids or not has_app_context():
         return

@@ -125,3 +125,18 @@ def recycle_cmd(days: int | None, dry_run: bool) -> None:
         db.session.rollback()
         raise
     click.echo(f"{len(moved)} customers returned to the pool (no follow-up for {n_days} days).")
+
+
+@crm_group.command("recompute-stats")
+@with_app
+def recompute_stats_cmd() -> None:
+    """Rebuild every customer's order count, spend and last purchase from the purchase history.
+
+    The figures are normally kept by increments after each order change (through the
+    outbox); run this after a restore, an import straight into the tables, or to check them.
+    """
+    from plugins.crm.history import recompute_all
+
+    changed = recompute_all()
+    db.session.commit()
+    click.echo(f"Purchase figures rebuilt: {changed} customer(s) corrected.")

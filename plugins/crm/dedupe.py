@@ -90,6 +90,7 @@ def merge(survivor: Customer, merged: list[Customer], user: User | None) -> Cust
                                      .execution_options(synchronize_session=False))
             moved[model.__tablename__] = res.rowcount
         history.move_purchases(mid, survivor.id)
+        history.absorb_stats(survivor, m)
         _fill(survivor, m)
         code = None
         if not survivor.external_code and m.external_code:
@@ -114,7 +115,6 @@ def merge(survivor: Customer, merged: list[Customer], user: User | None) -> Cust
         for obj in list(db.session.identity_map.values()):
             if isinstance(obj, model):
                 db.session.expire(obj)
-    history.recompute(survivor.id)
     db.session.flush()
     return survivor
 

@@ -7,7 +7,16 @@ from pathlib import Path
 from marshmallow import Schema, fields, validate
 
 from core import hookimpl
-from core.registry import CliCommand, CustomFieldEntity, MenuItem, Permission, PluginManifest
+from core.registry import (
+    CliCommand,
+    CustomFieldEntity,
+    EventType,
+    Job,
+    MenuItem,
+    OutboxKind,
+    Permission,
+    PluginManifest,
+)
 from plugins.crm import hookspecs
 
 
@@ -142,11 +151,42 @@ def register_custom_field_entities():
     return [CustomFieldEntity("customer", Customer, "custom", "crm.customer")]
 
 
+@hookimpl
+def register_outbox_kinds():
+    from plugins.crm.history import STATS_KIND, apply_stats
+
+    return [OutboxKind(STATS_KIND, apply_stats, "Move a customer's order count, spend and last purchase "
+                                                "by one order's change")]
+
+
+@hookimpl
+def register_event_types():
+    from plugins.crm.reminders import EVENT_FOLLOW_UP_DUE
+
+    return [EventType(EVENT_FOLLOW_UP_DUE, "A user has follow-up tasks due today or overdue (daily reminder): "
+                                           "assignee_id, day, due_today, overdue, activity_ids")]
+
+
+@hookimpl
+def register_jobs():
+    from plugins.crm.reminders import JOB_NAME, follow_up_reminders
+
+    return [Job(JOB_NAME, follow_up_reminders, every=86400,
+                description="Remind each assignee of follow-up tasks due today or overdue")]
+
+
 @hookimpl(optionalhook=True)
 def order_created(order):
     from plugins.crm.history import order_summary, record_order
 
     record_order(order_summary(order))
+
+
+@hookimpl(optionalhook=True)
+def orders_imported(orders):
+    from plugins.crm.imported import record_imported
+
+    record_imported(orders)
 
 
 @hookimpl(optionalhook=True)
