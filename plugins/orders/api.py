@@ -169,9 +169,11 @@ class OrdersView(MethodView):
         """Create a draft order; lines are priced from the products now"""
         user = require(CREATE)
         body = request.get_json(silent=True) or {}
+        built: dict[str, Any] = {}  # the new order's body, built before the commit from what is loaded
         order, created = services.create_order(body, user,
-                                               idempotency_key=request.headers.get("Idempotency-Key"))
-        return _json(order_dict(order, user), 201 if created else 200)
+                                               idempotency_key=request.headers.get("Idempotency-Key"),
+                                               before_commit=lambda o: built.update(order_dict(o, user)))
+        return _json(built if created else order_dict(order, user), 201 if created else 200)
 
 
 @orders_blp.route("/quote")

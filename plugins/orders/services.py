@@ -8,14 +8,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core import audit, custom
 from core.auth import has_permission, scope_of
@@ -108,12 +109,10 @@ def allocate_number(prefix: str = "SO", year: int | None = None) -> str:
     """The next ``SO-<year>-<6 digits>``; the sequence row stays locked until commit."""
     year = year or to_local(utcnow()).year
     for _attempt in range(3):
-        res = db.session.execute(update(OrderSequence).where(
-            OrderSequence.prefix == prefix, OrderSequence.year == year)
-            .values(last=OrderSequence.last + 1))
-        if res.rowcount:
-            last = db.session.scalar(select(OrderSequence.last).where(
-                OrderSequence.prefix == prefix, OrderSequence.year == year))
+        seq = OrderSequence.__table__.c
+        last = db.session.execute(update(OrderSequence.__table__).where(seq.prefix == prefix, seq.year == year)
+                                  .values(last=seq.last + 1).returning(seq.last)).scalar()
+        if last is not None:
             return f"{prefix}-{year}-{last:06d}"
         try:
             with db.session.begin_nested():
@@ -228,9 +227,12 @@ def _products(ids: Sequence[int]) -> dict[int, Any]:
 
 
 def build_cart(lines: list[tuple[int, int]], customer: Any, coupon_code: str | None = None,
-               currency: str | None = None, at: datetime | None = None) -> Cart:
-    """A cart with unit prices copied from the products now (inactive products refused)."""
-    products = _products([pid for pid, _q in lines])
+               currency: str | None = None, at: datetime | None = None,
+               products: Mapping[int, Any] | None = None) -> Cart:
+    """A cart with unit prices copied from the products now (inactive products refused);
+    ``products`` (id → product) when the caller already loaded them."""
+    if products is None:
+        products = _products([pid for pid, _q in lines])
     errors: dict[str, Any] = {}
     cart_lines = []
     for i, (pid, qty) in enumerate(lines):
@@ -300,27 +302,74 @@ def _coupon(raw: Any) -> str | None:
     return raw.strip()
 
 
-def _apply_cart(order: Order, cart: Cart, totals: Mapping[str, Decimal]) -> None:
-    costs = dict(db.session.execute(select(Product.id, Product.cost).where(
-        Product.id.in_({ln.product_id for ln in cart.lines}))).all())
-    order.lines.clear()
-    order.adjustments.clear()
-    db.session.flush()
-    for i, ln in enumerate(cart.lines):
-        order.lines.append(OrderLine(
-            position=i, product_id=ln.product_id, sku=ln.sku, name=ln.name, category_id=ln.category_id,
-            quantity=ln.quantity, unit_price=quantize(ln.unit_price),
-            unit_cost=quantize(costs.get(ln.product_id) or ZERO), line_discount=ln.line_discount,
-            line_total=ln.line_total, is_gift=ln.is_gift, promotion_id=ln.promotion_id))
-    for a in cart.adjustments:
-        order.adjustments.append(OrderAdjustment(
-            promotion_id=a.promotion_id, campaign_id=a.campaign_id, code=(a.code or "")[:64],
-            label=(a.label or "")[:200], amount=quantize(a.amount), line_index=a.line_index,
-            coupon_code=a.coupon_code))
+def _costs(product_ids: set[int], known: Mapping[int, Any] | None = None) -> dict[int, Decimal]:
+    """Unit cost per product: from ``known`` (the products pricing loaded), one SELECT for
+    the rest (a gift product a promotion added)."""
+    from plugins.catalog.models import Product
+
+    known = known or {}
+    costs: dict[int, Decimal] = {pid: known[pid].cost for pid in product_ids if pid in known}
+    rest = product_ids - set(costs)
+    if rest:
+        costs.update(db.session.execute(select(Product.id, Product.cost).where(Product.id.in_(rest))).tuples().all())
+    return costs
+
+
+def _line_rows(cart: Cart, products: Mapping[int, Any] | None = None) -> list[dict[str, Any]]:
+    costs = _costs({ln.product_id for ln in cart.lines}, products)
+    return [dict(position=i, product_id=ln.product_id, sku=ln.sku, name=ln.name, category_id=ln.category_id,
+                 quantity=ln.quantity, unit_price=quantize(ln.unit_price),
+                 unit_cost=quantize(costs.get(ln.product_id) or ZERO), line_discount=ln.line_discount,
+                 line_total=ln.line_total, is_gift=ln.is_gift, promotion_id=ln.promotion_id)
+            for i, ln in enumerate(cart.lines)]
+
+
+def _adjustment_rows(cart: Cart) -> list[dict[str, Any]]:
+    return [dict(promotion_id=a.promotion_id, campaign_id=a.campaign_id, code=(a.code or "")[:64],
+                 label=(a.label or "")[:200], amount=quantize(a.amount), line_index=a.line_index,
+                 coupon_code=a.coupon_code) for a in cart.adjustments]
+
+
+def _set_totals(order: Order, cart: Cart, totals: Mapping[str, Decimal]) -> None:
     order.subtotal, order.discount_total, order.total = (totals["subtotal"], totals["discount_total"],
                                                          totals["total"])
     order.coupon_code = cart.coupon_code
     order.currency = cart.currency
+
+
+def _apply_cart(order: Order, cart: Cart, totals: Mapping[str, Decimal]) -> None:
+    """Replace a saved order's lines and adjustments with the cart's (a draft edit)."""
+    order.lines.clear()
+    order.adjustments.clear()
+    db.session.flush()
+    for row in _line_rows(cart):
+        order.lines.append(OrderLine(**row))
+    for row in _adjustment_rows(cart):
+        order.adjustments.append(OrderAdjustment(**row))
+    _set_totals(order, cart, totals)
+
+
+def _insert_cart(order: Order, cart: Cart, products: Mapping[int, Any]) -> None:
+    """Write a new (just inserted) order's lines and adjustments, each in one multi-row INSERT,
+    and hand the order its collections as loaded (a new order has no payments or shipments),
+    so reading them later in this transaction costs no query."""
+    now = utcnow()
+    stamp = {"order_id": order.id, "created_at": now, "updated_at": now}
+    lines: list[OrderLine] = []
+    if cart.lines:
+        lines = list(db.session.scalars(insert(OrderLine).returning(OrderLine),
+                                        [{**row, **stamp} for row in _line_rows(cart, products)]))
+    adjustments: list[OrderAdjustment] = []
+    rows = _adjustment_rows(cart)
+    if rows:
+        adjustments = list(db.session.scalars(insert(OrderAdjustment).returning(OrderAdjustment),
+                                              [{**row, **stamp} for row in rows]))
+    set_committed_value(order, "lines", sorted(lines, key=lambda ln: ln.position))
+    set_committed_value(order, "adjustments", sorted(adjustments, key=lambda a: a.id))
+    set_committed_value(order, "payments", [])
+    set_committed_value(order, "shipments", [])
+    for obj in (*lines, *adjustments):
+        set_committed_value(obj, "order", order)
 
 
 # ---------------------------------------------------------------------------
@@ -346,11 +395,14 @@ def _replay(existing: Order, digest: str, key: str) -> Order:
     return existing
 
 
-def create_order(data: Mapping[str, Any], user: User, *, idempotency_key: str | None = None) -> tuple[Order, bool]:
+def create_order(data: Mapping[str, Any], user: User, *, idempotency_key: str | None = None,
+                 before_commit: Callable[[Order], Any] | None = None) -> tuple[Order, bool]:
     """Create a draft order; returns ``(order, created)``. Commits.
 
     With ``idempotency_key`` the same key and body returns the first order
-    (``created`` False); the same key with another body is a 409.
+    (``created`` False); the same key with another body is a 409. ``before_commit(order)``
+    runs on a new order just before the commit, in the same transaction: the API builds
+    its response there from the objects it has, instead of reloading them after the commit.
     """
     key = (idempotency_key or "").strip() or None
     if key is not None and len(key) > 128:
@@ -377,7 +429,8 @@ def create_order(data: Mapping[str, Any], user: User, *, idempotency_key: str | 
     if notes is not None and (not isinstance(notes, str) or len(notes) > 4000):
         raise ValidationError("Notes are text of at most 4000 characters.",
                               fields={"notes": ["At most 4000 characters."]})
-    cart = build_cart(lines, customer, _coupon(data.get("coupon_code")), currency.upper())
+    products = _products([pid for pid, _q in lines])
+    cart = build_cart(lines, customer, _coupon(data.get("coupon_code")), currency.upper(), products=products)
     totals = price_cart(cart)
     now = utcnow()
     try:
@@ -385,6 +438,7 @@ def create_order(data: Mapping[str, Any], user: User, *, idempotency_key: str | 
                       status=_initial_state(), placed_at=now, idempotency_key=key,
                       idempotency_hash=digest if key else None, custom=values, notes=notes,
                       created_by_id=user_id)
+        _set_totals(order, cart, totals)
         db.session.add(order)
         db.session.flush()  # the unique (creator, key) check happens here
     except IntegrityError:
@@ -393,10 +447,11 @@ def create_order(data: Mapping[str, Any], user: User, *, idempotency_key: str | 
         if existing is None:
             raise Conflict("The order could not be saved because of a concurrent change; retry.") from None
         return _replay(existing, digest, key), False
-    _apply_cart(order, cart, totals)
-    db.session.flush()
+    _insert_cart(order, cart, products)
     _hook().order_priced(order=order, cart=cart)
     announce_created(order)
+    if before_commit is not None:
+        before_commit(order)
     try:
         db.session.commit()
     except IntegrityError:
