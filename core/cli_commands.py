@@ -479,3 +479,77 @@ def audit_verify() -> None:
     waiting = (f" {report.unsealed} entries committed since are not sealed yet."
                if report.unsealed else "")
     click.echo(f"Audit chain intact: {report.checked} entries{end}.{waiting}")
+
+
+# ---------------------------------------------------------------------------
+# Production serving and background work
+# ---------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0: all).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes (each builds its own app and database pool).")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Threads per worker.")
+@click.option("--timeout", default=60, show_default=True, type=click.IntRange(5, 3600),
+              help="Seconds before a silent worker is restarted.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int, timeout: int) -> None:
+    """Serve the web UI and API with gunicorn (production).
+
+    The config is checked first (a mistake is one line here, not a crash in every worker).
+    Equivalent to: gunicorn -w N -b HOST:PORT 'core.app:create_app()'.
+    """
+    import os
+
+    from gunicorn.app.base import BaseApplication
+
+    get_app()  # validate config and plugins before forking workers
+    config_dir = ctx.find_root().params.get("config")
+    if config_dir is not None:
+        os.environ["DOVETAIL_CONFIG"] = str(config_dir)
+    options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads, "timeout": timeout,
+               "accesslog": "-"}
+
+    class Server(BaseApplication):  # type: ignore[misc] - gunicorn is untyped
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> object:
+            from core.app import create_app
+
+            return create_app(os.environ.get("DOVETAIL_CONFIG"))
+
+    click.echo(f"Serving on http://{host}:{port} with {workers} worker(s) (gunicorn).", err=True)
+    Server().run()
+
+
+@cli.command()
+@click.option("--burst", is_flag=True, help="Process the pending outbox and due jobs, then exit.")
+@click.option("--inline", is_flag=True, help="Work in this process without RQ, even when Redis is configured.")
+@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0.1, 3600),
+              help="Seconds between schedule checks (and outbox polls inline).")
+@with_app
+def worker(burst: bool, inline: bool, interval: float) -> None:
+    """Run background work: the outbox, scheduled jobs (reminders) and queued jobs.
+
+    With DOVETAIL_REDIS_URL an RQ worker on the queue plus a scheduler; without it (or with
+    --inline) an in-process loop. Run as many as you like: each job runs once per schedule.
+    """
+    from core import jobs
+
+    if not inline and dovetail().redis is None:
+        click.echo("No Redis configured (DOVETAIL_REDIS_URL): working inline.", err=True)
+        inline = True
+    try:
+        report = jobs.work(burst=burst, inline=inline, interval=interval)
+    except KeyboardInterrupt:
+        click.echo("Worker stopped.", err=True)
+        return
+    if burst:
+        ran = ", ".join(report.scheduled) or "none due"
+        done = f"{report.outbox_done} outbox message(s) done; " if report.mode == "inline" else ""
+        click.echo(f"Worker ({report.mode}) finished: {done}scheduled jobs: {ran}.")

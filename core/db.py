@@ -106,10 +106,17 @@ def configure_engine(engine: Engine) -> None:
         event.listen(engine, "begin", _sqlite_begin)
 
 
+#: Seconds after which a pooled server connection is replaced (before firewalls, PgBouncer or
+#: the server drop idle ones); together with ``pool_pre_ping`` no request meets a dead connection.
+POOL_RECYCLE = 1800
+
+
 def engine_options(url: str) -> dict[str, Any]:
+    """Engine settings per backend: SQLite shares connections across threads and waits on the
+    write lock; server databases check a pooled connection before use and recycle old ones."""
     if url.startswith("sqlite"):
         return {"connect_args": {"check_same_thread": False, "timeout": 30}}
-    return {"pool_pre_ping": True}
+    return {"pool_pre_ping": True, "pool_recycle": POOL_RECYCLE}
 
 
 def is_postgres() -> bool:

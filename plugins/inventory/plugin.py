@@ -16,6 +16,7 @@ from core import hookimpl
 from core.registry import (
     CliCommand,
     EventType,
+    Job,
     MenuItem,
     Permission,
     PluginManifest,
@@ -203,7 +204,18 @@ def populate_demo(scale, seed):
 
 @hookimpl
 def register_event_types():
+    from plugins.inventory.reminders import EVENT_LOW_REMINDER
     from plugins.inventory.services import EVENT_STOCK_LOW
 
     return [EventType(EVENT_STOCK_LOW, "Available stock of a product in a warehouse fell below its "
-                                       "reorder point")]
+                                       "reorder point"),
+            EventType(EVENT_LOW_REMINDER, "Daily reminder of every stock row still below its reorder "
+                                          "point: count, items (sku, warehouse, available, reorder_point)")]
+
+
+@hookimpl
+def register_jobs():
+    from plugins.inventory.reminders import JOB_NAME, low_stock_reminder
+
+    return [Job(JOB_NAME, low_stock_reminder, every=86400,
+                description="Remind of stock still below its reorder point")]
