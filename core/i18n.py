@@ -12,6 +12,9 @@ labels); the web pages translate it for the reader. Three conventions make that 
 - A definition text made of sentences, each a message id, is translated sentence by
   sentence (:func:`translate_text`), so a shared sentence (the revenue definition) is
   translated once.
+
+A :class:`Message` (from :func:`M_`) is a formatted text such as why a workflow button
+is disabled: English as a string, translated when a template shows it.
 """
 
 from __future__ import annotations
@@ -20,12 +23,49 @@ import re
 from typing import Any
 
 from flask_babel import get_locale, gettext
+from markupsafe import escape
 
 
 class MessageId(str):
     """A string that is a message id: shown translated on web pages, as it is elsewhere."""
 
     __slots__ = ()
+
+
+class Message(str):
+    """A text that is English where it is data (the API, logs, exceptions) and translated where
+    a page shows it: Jinja calls :meth:`__html__`, which translates and escapes it once.
+
+    Build it with :func:`M_`; ``shown`` gives the arguments a reader sees (a role's label
+    instead of its key) when they differ from the English text's."""
+
+    def __new__(cls, msgid: str, args: dict[str, Any] | None = None,
+                shown: dict[str, Any] | None = None) -> Message:
+        obj = super().__new__(cls, msgid % args if args else msgid)
+        obj.msgid, obj.args, obj.shown = msgid, dict(args or {}), shown
+        return obj
+
+    def translated(self) -> str:
+        """The text in the request's language (English outside a request)."""
+        try:
+            return gettext(self.msgid, **(self.shown if self.shown is not None else self.args))
+        except RuntimeError:  # no application context: the English text
+            return str(self)
+
+    def __html__(self) -> str:
+        return str(escape(self.translated()))
+
+
+def shown(text: Any) -> str:
+    """What a page shows for ``text``: a :class:`Message` translated, other text as it is
+    (for flash messages, which are stored as plain strings)."""
+    return text.translated() if isinstance(text, Message) else ("" if text is None else str(text))
+
+
+def M_(msgid: str, shown: dict[str, Any] | None = None, **args: Any) -> Message:  # noqa: N802 - like N_
+    """``M_("requires the permission '%(permission)s'", permission=p)``: a :class:`Message`
+    (extracted with ``-k M_``)."""
+    return Message(msgid, args, shown)
 
 
 def N_(message_id: str) -> MessageId:  # noqa: N802 - the gettext convention for "mark only"
@@ -71,4 +111,4 @@ def translate_text(text: str) -> str:
     return joiner.join(parts)
 
 
-__all__ = ["MessageId", "N_", "column_label", "translate_cell", "translate_text"]
+__all__ = ["M_", "Message", "MessageId", "N_", "column_label", "shown", "translate_cell", "translate_text"]

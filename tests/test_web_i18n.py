@@ -265,3 +265,33 @@ def test_phone_layout_rules_exist():
     assert re.search(r"nav\.menu \{[^}]*overflow-x:auto", rules)
     assert re.search(r"table\.list \{[^}]*display:block;[^}]*overflow-x:auto", rules)
     assert re.search(r"header\.top \{[^}]*flex-wrap:wrap", rules)
+
+
+def test_disabled_transition_buttons_say_why_in_chinese(app, client, demo):
+    """A rep may not record a payment: the disabled button's tooltip says why, translated and
+    escaped once; the API keeps the English reason."""
+    from sqlalchemy import select
+
+    from core.db import db
+    from core.models import User
+    from plugins.orders.models import Order
+
+    with app.app_context():
+        rep = db.session.scalar(select(User).where(User.username == demo["rep"]))
+        order = db.session.scalar(select(Order).where(Order.owner_id == rep.id, Order.status == "confirmed")
+                                  .order_by(Order.id))
+        assert order is not None, "the demo data has a confirmed order of rep1"
+        oid = order.id
+    pages = {}
+    for lang in ("zh_CN", "en"):
+        c = app.test_client()
+        with app.app_context():
+            c.get(f"/login?lang={lang}")
+        with app.app_context():
+            c.post("/login", data={"username": demo["rep"], "password": PASSWORD})
+        with app.app_context():
+            pages[lang] = c.get(f"/orders/{oid}").get_data(as_text=True)
+    zh = re.findall(r'<button type="submit" disabled title="([^"]*)">', pages["zh_CN"])
+    assert "需要权限“orders.order.pay”" in zh, zh
+    en = re.findall(r'<button type="submit" disabled title="([^"]*)">', pages["en"])
+    assert "requires the permission &#39;orders.order.pay&#39;" in en, en

@@ -22,6 +22,7 @@ from core.api import apply_sort, page_of
 from core.auth import has_permission, require
 from core.db import db
 from core.errors import DovetailError, ValidationError
+from core.i18n import shown
 from core.models import User
 from core.scope import get_for, select_for
 from plugins.crm import dedupe, leads, pool, services
@@ -517,5 +518,5 @@ def lead_transition(lead_id: int):
         flash(_("Lead updated."))
     except DovetailError as exc:
         db.session.rollback()
-        flash(exc.message, "error")
+        flash(shown(exc.message), "error")
     return redirect(url_for("crm_web.lead", lead_id=lead_id))

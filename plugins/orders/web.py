@@ -15,6 +15,7 @@ from core.api import apply_sort, page_of
 from core.auth import has_permission, require
 from core.db import db, lock_for_update
 from core.errors import DovetailError
+from core.i18n import shown
 from core.models import User
 from core.scope import get_for, select_for
 from plugins.catalog.public import Product
@@ -108,6 +109,12 @@ def _inputs_from_form() -> dict[str, str]:
     return {k[len("input."):]: v for k, v in request.form.items() if k.startswith("input.") and v != ""}
 
 
+def _transition_label(entity: str, key: str) -> str:
+    """The transition's label from the workflow in force (its key when it has none)."""
+    t = statemachine.machine_for(entity).transitions.get(key)
+    return statemachine.label_of(t.label) if t is not None else key
+
+
 @bp.post("/<int:order_id>/transition")
 @login_required
 def order_transition(order_id: int):
@@ -120,12 +127,12 @@ def order_transition(order_id: int):
         statemachine.perform("order", o, key, user, comment=request.form.get("comment") or None,
                              inputs=_inputs_from_form())
         db.session.commit()
-        flash(_("Order %(n)s: %(t)s done.", n=o.number, t=key))
+        flash(_("Order %(n)s: %(t)s done.", n=o.number, t=_transition_label("order", key)))
     except DovetailError as exc:
         db.session.rollback()
         details = "; ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
                             for k, v in (exc.fields or {}).items())
-        flash(exc.message + (f" ({details})" if details else ""), "error")
+        flash(shown(exc.message) + (f" ({details})" if details else ""), "error")
     return redirect(url_for("orders_web.order", order_id=order_id))
 
 
@@ -253,10 +260,10 @@ def return_transition(return_id: int):
         statemachine.perform("return", req, key, user, comment=request.form.get("comment") or None,
                              inputs=_inputs_from_form())
         db.session.commit()
-        flash(_("Return %(n)s: %(t)s done.", n=req.number, t=key))
+        flash(_("Return %(n)s: %(t)s done.", n=req.number, t=_transition_label("return", key)))
     except DovetailError as exc:
         db.session.rollback()
-        flash(exc.message, "error")
+        flash(shown(exc.message), "error")
     return redirect(url_for("orders_web.return_detail", return_id=return_id))
 
 

@@ -18,6 +18,7 @@ from core.api import apply_sort, page_of
 from core.auth import has_permission, require
 from core.db import db, lock_for_update
 from core.errors import ConfigError, DovetailError
+from core.i18n import shown
 from core.models import Team, User
 from core.scope import get_for, select_for
 from plugins.performance import commission, rules, services
@@ -58,7 +59,7 @@ def _fail(exc: DovetailError) -> None:
     db.session.rollback()
     details = "; ".join(f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}"
                         for k, v in (exc.fields or {}).items())
-    flash(exc.message + (f" ({details})" if details else ""), "error")
+    flash(shown(exc.message) + (f" ({details})" if details else ""), "error")
 
 
 # ---------------------------------------------------------------------------

@@ -261,8 +261,11 @@ class _Checker:
             else:
                 for i, r in enumerate(roles):
                     self.role(r, path + ("roles", i))
-        if t.get("guard_message") is not None and not isinstance(t.get("guard_message"), str):
-            self.err(path + ("guard_message",), "guard_message must be text")
+        gm = t.get("guard_message")
+        if gm is not None and not isinstance(gm, str) and not (
+                isinstance(gm, Mapping) and gm and all(isinstance(v, str) for v in gm.values())):
+            self.err(path + ("guard_message",), "guard_message must be text or a mapping of language to text "
+                                                "(hint: {en: the order has no lines, zh_CN: 订单没有明细})")
         if "guard" in t:
             self.guard(t["guard"], path + ("guard",), ent)
         actions = t.get("actions")
