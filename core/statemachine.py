@@ -29,6 +29,7 @@ from core.auth import has_permission, has_role
 from core.db import db
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.expressions import GuardError, GuardUser, ReadOnly, evaluate
+from core.i18n import M_, Message
 from core.models import TransitionApproval, TransitionLog
 from core.state import dovetail
 
@@ -61,7 +62,8 @@ class Transition:
     permission: str | None = None
     roles: tuple[str, ...] = ()
     guard: str | None = None
-    guard_message: str | None = None
+    guard_message: str | None = None  # English (API, logs)
+    guard_labels: Mapping[str, str] | None = None  # per language, when the file gives them
     actions: tuple[str, ...] = ()
     comment_required: bool = False
     inputs: tuple[Input, ...] = ()
@@ -104,6 +106,14 @@ def _marks(raw: Any) -> tuple[str, ...]:
     return (str(raw),) if isinstance(raw, str) else tuple(str(m) for m in raw)
 
 
+def _guard_text(raw: Any) -> str | None:
+    """The English guard message of ``guard_message: text`` or ``{en: …, zh_CN: …}``."""
+    if isinstance(raw, Mapping):
+        lab = _label(raw, "")
+        return lab.get("en") or next(iter(lab.values()), None)
+    return raw
+
+
 def machine_from_dict(data: Mapping[str, Any], *, name: str, source: str = "built-in") -> Machine:
     """Build a Machine from a (validated) workflow dict shaped like the YAML files."""
     states = {}
@@ -122,7 +132,9 @@ def machine_from_dict(data: Mapping[str, Any], *, name: str, source: str = "buil
             key=key, sources=tuple(src if isinstance(src, list) else [src]), target=t["to"],
             label=_label(t.get("label"), key), permission=t.get("permission"),
             roles=tuple(t.get("roles") or ()), guard=t.get("guard"),
-            guard_message=t.get("guard_message"), actions=tuple(t.get("actions") or ()),
+            guard_message=_guard_text(t.get("guard_message")),
+            guard_labels=_label(t["guard_message"], "") if isinstance(t.get("guard_message"), Mapping) else None,
+            actions=tuple(t.get("actions") or ()),
             comment_required=bool(t.get("comment_required")), inputs=inputs,
             approvals_role=appr.get("role"), approvals_count=int(appr.get("count") or 0),
             marks=_marks(t.get("marks")))
@@ -191,22 +203,35 @@ class Check:
 
 
 def check(machine: Machine, ent: Any, t: Transition, record: Any, user: Any) -> Check:
+    # reasons are English strings (API, errors) that a page shows translated (core.i18n.Message)
     current = getattr(record, machine.field)
     if current not in t.sources:
-        return Check(False, f"not possible from state '{current}' (only from "
-                            f"{', '.join(t.sources)})", 409)
+        return Check(False, M_("not possible from state '%(state)s' (only from %(sources)s)",
+                                    state=current, sources=", ".join(t.sources)), 409)
     if t.permission and not has_permission(user, t.permission):
-        return Check(False, f"requires the permission '{t.permission}'", 403)
+        return Check(False, M_("requires the permission '%(permission)s'", permission=t.permission), 403)
     if t.roles and not any(has_role(user, r) for r in t.roles) and not has_permission(user, "*"):
-        return Check(False, f"restricted to the role(s) {', '.join(t.roles)}", 403)
+        return Check(False, M_("restricted to the role(s) %(roles)s", roles=", ".join(t.roles),
+                                    shown={"roles": _role_labels(t.roles)}), 403)
     if t.guard:
         try:
             ok = evaluate(t.guard, guard_values(ent, record, user))
         except GuardError as exc:
             return Check(False, str(exc), 409)
         if not ok:
-            return Check(False, t.guard_message or f"condition not met: {t.guard}", 409)
+            if t.guard_labels:
+                return Check(False, Message("%(text)s", {"text": t.guard_message},
+                                            {"text": label_of(t.guard_labels)}), 409)
+            if t.guard_message:  # a text of the catalogue is translated, any other shown as written
+                return Check(False, Message(t.guard_message), 409)
+            return Check(False, M_("condition not met: %(guard)s", guard=t.guard), 409)
     return Check(True)
+
+
+def _role_labels(roles: tuple[str, ...]) -> str:
+    """The roles' labels in the request's language (keys for roles not in roles.yaml)."""
+    known = dovetail().config.roles
+    return ", ".join(label_of(known[r].label) if r in known and known[r].label else r for r in roles)
 
 
 def available(name: str, record: Any, user: Any) -> list[dict[str, Any]]:
@@ -316,7 +341,10 @@ def perform(name: str, record: Any, key: str, user: Any, *, comment: str | None 
     what = ent.label(record) if ent.label else f"{name} {record.id}"
     if not c.allowed:
         exc = {403: PermissionDenied, 409: Conflict}.get(c.status, Conflict)
-        raise exc(f"Cannot {label_of(t.label).lower()} {what}: {c.reason}.")
+        english = t.label.get("en") or label_of(t.label)
+        raise exc(M_("Cannot %(action)s %(what)s: %(reason)s.", action=english.lower(), what=what, reason=c.reason,
+                     shown={"action": label_of(t.label), "what": what,
+                            "reason": c.reason.translated() if isinstance(c.reason, Message) else c.reason}))
     if t.comment_required and not (comment or "").strip():
         raise ValidationError(f"A comment is required to {label_of(t.label).lower()} {what}.",
                               fields={"comment": ["Required for this transition."]})
