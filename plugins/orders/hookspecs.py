@@ -84,8 +84,21 @@ def order_created(order: Any, imported: bool) -> None:
     (``id``, ``number``, ``customer_id``, ``owner_id``, ``status``, ``total``,
     ``discount_total``, ``currency``, ``placed_at``, ``lines``); read it, do not change it.
     ``imported`` is True for historical orders loaded by ``dovetail import orders`` (they
-    may already be paid, completed or returned). Return nothing; raising rolls the
-    creation back.
+    may already be paid, completed or returned) when the plugin does not implement
+    :func:`orders_imported`. Return nothing; raising rolls the creation back.
+    """
+
+
+@hookspec
+def orders_imported(orders: list[Any]) -> None:
+    """A batch of historical orders (up to 500) was saved by ``dovetail import orders``.
+
+    Called once per batch, flushed inside the batch's transaction. ``orders`` are
+    :class:`plugins.orders.models.Order` objects with their lines, as for :func:`order_created`;
+    read them, do not change them. Record what you keep per order in bulk (one statement per
+    batch, not per order). A plugin implementing this hook is not called with
+    ``order_created`` for imported orders; one that implements only ``order_created`` gets one
+    call per order with ``imported=True``. Raising rolls the batch back.
     """
 
 

@@ -9,9 +9,10 @@ skipped when its external number exists already.
 Orders are written in batches of up to 500 with bulk statements: the numbers of a batch
 are allocated with one UPDATE per year, orders, lines and payments go in as multi-row
 INSERTs, and one audit entry records the batch. Historical orders reserve no stock and run
-no workflow or promotion; the prices in the file are kept. Other plugins learn of each
-order through ``order_created(imported=True)`` (crm keeps its purchase history from it),
-so reports, purchase statistics and performance see the same rows as for a live order.
+no workflow or promotion; the prices in the file are kept. Other plugins learn of a batch
+through ``orders_imported`` (crm records its purchase history in bulk from it), or per order
+through ``order_created(imported=True)`` when they implement only that, so reports, purchase
+statistics and performance see the same rows as for a live order.
 
 The ``owner`` column is the rep's username (the export writes it); when the file has no
 owner cell the order goes to ``default_owner`` (the importing user, ``--owner`` on the
@@ -37,8 +38,10 @@ from core.audit import acting_as, record
 from core.auth import normalize_username
 from core.db import db, quantize, utcnow
 from core.errors import Conflict, DovetailError
+from core.events import emit
 from core.importer import ImportReport, Problems, RowImport, run_import
 from core.models import User
+from core.state import dovetail
 from core.statemachine import machine_for
 from plugins.catalog.public import Product
 from plugins.crm.public import Customer, normalise_phone
@@ -326,13 +329,26 @@ class OrderImport(RowImport):
         record(db.session, "import", "order", f"{ids[0]}-{ids[-1]}", after={
             "orders": len(ids), "lines": len(lines), "ids": ids, "file": self.source},
             note=f"historical import of {len(ids)} orders ({len(lines)} lines)")
-        loaded = db.session.scalars(select(Order).where(Order.id.in_(ids)).order_by(Order.id)
-                                    .options(selectinload(Order.lines), selectinload(Order.adjustments))).all()
-        for order in loaded:
-            services.announce_created(order, imported=True)
+        loaded = list(db.session.scalars(select(Order).where(Order.id.in_(ids)).order_by(Order.id)
+                                         .options(selectinload(Order.lines), selectinload(Order.adjustments))))
+        announce_imported(loaded)
         db.session.flush()
         for order in loaded:  # keep memory flat over large files
             db.session.expunge(order)
+
+
+def announce_imported(orders: list[Order]) -> None:
+    """Tell other plugins about a batch of imported orders: ``orders_imported`` once to the
+    plugins implementing it, ``order_created(imported=True)`` per order to the others, and
+    the ``orders.order.created`` integration event per order (with ``imported``)."""
+    pm = dovetail().pm
+    batch_aware = [impl.plugin for impl in pm.hook.orders_imported.get_hookimpls()]
+    per_order = pm.subset_hook_caller("order_created", remove_plugins=batch_aware)
+    if batch_aware:
+        pm.hook.orders_imported(orders=orders)
+    for order in orders:
+        per_order(order=order, imported=True)
+        emit(services.EVENT_CREATED, **services.event_payload(order), imported=True)
 
 
 def allocate_numbers(prefix: str, year: int, count: int) -> list[str]:
