@@ -190,13 +190,6 @@ def orders_imported(orders):
 
 
 @hookimpl(optionalhook=True)
-def orders_imported(orders):
-    from plugins.crm.imported import record_imported
-
-    record_imported(orders)
-
-
-@hookimpl(optionalhook=True)
 def order_status_changed(order):
     from plugins.crm.history import order_summary, record_order
 
