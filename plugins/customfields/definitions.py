@@ -224,10 +224,9 @@ def _range(fd: FieldDef) -> Any:
     return validate.Range(min=fd.min, max=fd.max)
 
 
-def build_field(fd: FieldDef, *, required: bool | None = None, with_default: bool = True) -> fields.Field:
-    """The marshmallow field validating values of ``fd``; output is storable JSON."""
+def _validators(fd: FieldDef) -> list[Any]:
+    """The value checks of ``fd``: no NUL in text, length, pattern, range and choices."""
     vals: list[Any] = []
-    kw: dict[str, Any] = {"required": fd.required if required is None else required}
     if fd.type in ("string", "text", "email", "phone", "choice"):
         vals.append(_no_nul)
     if fd.type in ("string", "text", "email", "phone") and fd.max_length:
@@ -239,28 +238,36 @@ def build_field(fd: FieldDef, *, required: bool | None = None, with_default: boo
         vals.append(rng)
     if fd.type == "choice":
         vals.append(validate.OneOf(fd.choice_values))
-    kw["validate"] = vals
+    return vals
+
+
+# Field type → the marshmallow field built from the definition and the common keyword arguments.
+_FIELD_FACTORIES: dict[str, Any] = {
+    "string": lambda fd, kw: fields.String(**kw),
+    "text": lambda fd, kw: fields.String(**kw),
+    "choice": lambda fd, kw: fields.String(**kw),
+    "email": lambda fd, kw: fields.Email(**kw),
+    "phone": lambda fd, kw: _Phone(**kw),
+    "integer": lambda fd, kw: fields.Integer(strict=False, **kw),
+    "decimal": lambda fd, kw: fields.Decimal(places=fd.places, rounding=ROUND_HALF_UP, allow_nan=False, **kw),
+    "boolean": lambda fd, kw: fields.Boolean(**kw),
+    "date": lambda fd, kw: _Date(**kw),
+    "datetime": lambda fd, kw: _DateTime(**kw),
+    "multi_choice": lambda fd, kw: _MultiChoice(fields.String(validate=validate.OneOf(fd.choice_values)), **kw),
+}
+
+
+def build_field(fd: FieldDef, *, required: bool | None = None, with_default: bool = True) -> fields.Field:
+    """The marshmallow field validating values of ``fd``; output is storable JSON."""
+    kw: dict[str, Any] = {"required": fd.required if required is None else required}
+    kw["validate"] = _validators(fd)
     if with_default and fd.default is not None and not kw["required"]:
         kw["load_default"] = _plain(fd.default)
-    if fd.type in ("string", "text", "choice"):
-        return fields.String(**kw)
-    if fd.type == "email":
-        return fields.Email(**kw)
-    if fd.type == "phone":
-        return _Phone(**kw)
-    if fd.type == "integer":
-        return fields.Integer(strict=False, **kw)
-    if fd.type == "decimal":
-        return fields.Decimal(places=fd.places, rounding=ROUND_HALF_UP, allow_nan=False, **kw)
-    if fd.type == "boolean":
-        return fields.Boolean(**kw)
-    if fd.type == "date":
-        return _Date(**kw)
-    if fd.type == "datetime":
-        return _DateTime(**kw)
-    if fd.type == "multi_choice":
-        return _MultiChoice(fields.String(validate=validate.OneOf(fd.choice_values)), **kw)
-    raise ValueError(f"unknown custom field type {fd.type!r}")  # definitions are validated first
+    factory = _FIELD_FACTORIES.get(fd.type)
+    if factory is None:
+        raise ValueError(f"unknown custom field type {fd.type!r}")  # definitions are validated first
+    field: fields.Field = factory(fd, kw)
+    return field
 
 
 def to_storage(fd: FieldDef, value: Any) -> Any:
@@ -311,6 +318,28 @@ class LabelSchema(_Strict):
             raise MarshmallowError("give at least one of en, zh_CN")
 
 
+def _check_bounds(data: dict[str, Any], t: str, errors: dict[str, list[str]], err: Any) -> None:
+    """Parse ``min``/``max`` as values of type ``t`` (in place) and check min <= max."""
+    for bound in ("min", "max"):
+        if data.get(bound) is not None and t in APPLIES[bound]:
+            try:
+                data[bound] = _parse_bound(t, data[bound])
+            except ValueError:
+                err(bound, f"not a valid {t}: {data[bound]!r}")
+    lo, hi = data.get("min"), data.get("max")
+    if "min" not in errors and "max" not in errors and lo is not None and hi is not None \
+            and t in APPLIES["min"] and lo > hi:
+        err("min", f"min ({_plain(lo)}) is greater than max ({_plain(hi)})")
+
+
+def _check_roles(data: dict[str, Any], roles: set[str], err: Any) -> None:
+    """Every role in ``read_roles``/``write_roles`` must be defined in roles.yaml."""
+    for key in ("read_roles", "write_roles"):
+        for role in data.get(key) or ():
+            if role not in roles:
+                err(key, f"unknown role '{role}'; roles.yaml defines: {', '.join(sorted(roles))}")
+
+
 class FieldSchema(_Strict):
     """One field's definition in the file (or the API body, with ``entity`` and ``key``)."""
 
@@ -355,21 +384,9 @@ class FieldSchema(_Strict):
                 re.compile(data["pattern"])
             except re.error as exc:
                 err("pattern", f"not a valid regular expression: {exc}")
-        for bound in ("min", "max"):
-            if data.get(bound) is not None and t in APPLIES[bound]:
-                try:
-                    data[bound] = _parse_bound(t, data[bound])
-                except ValueError:
-                    err(bound, f"not a valid {t}: {data[bound]!r}")
-        lo, hi = data.get("min"), data.get("max")
-        if "min" not in errors and "max" not in errors and lo is not None and hi is not None \
-                and t in APPLIES["min"] and lo > hi:
-            err("min", f"min ({_plain(lo)}) is greater than max ({_plain(hi)})")
+        _check_bounds(data, t, errors, err)
         if self.roles is not None:
-            for key in ("read_roles", "write_roles"):
-                for role in data.get(key) or ():
-                    if role not in self.roles:
-                        err(key, f"unknown role '{role}'; roles.yaml defines: {', '.join(sorted(self.roles))}")
+            _check_roles(data, self.roles, err)
         if data.get("default") is not None and not errors:
             fd = fielddef_from(data, "x", "x")
             try:

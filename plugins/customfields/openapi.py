@@ -16,51 +16,59 @@ from core.api import DATETIME_PATTERN
 from core.state import dovetail
 from plugins.customfields import store
 from plugins.customfields.definitions import FieldDef
+from plugins.customfields.definitions import _plain as plain_value
+
+# The base schema of each field type; decimal and choice types add their details in _base_schema.
+_BASE: dict[str, dict[str, Any]] = {
+    "string": {"type": "string"}, "text": {"type": "string"}, "phone": {"type": "string"},
+    "email": {"type": "string", "format": "email"},
+    "integer": {"type": "integer"},
+    "decimal": {"type": "string", "format": "decimal"},
+    "boolean": {"type": "boolean"},
+    "date": {"type": "string", "format": "date"},
+    # ISO 8601 as stored; UTC when there is no offset (as core datetimes)
+    "datetime": {"type": "string", "pattern": DATETIME_PATTERN},
+}
 
 
-def field_schema(fd: FieldDef) -> dict[str, Any]:
-    """The OpenAPI (3.0) schema of one field's values."""
-    out: dict[str, Any]
-    t = fd.type
-    if t in ("string", "text", "phone"):
-        out = {"type": "string"}
-    elif t == "email":
-        out = {"type": "string", "format": "email"}
-    elif t == "integer":
-        out = {"type": "integer"}
-    elif t == "decimal":
-        out = {"type": "string", "format": "decimal",
-               "description": f"Decimal with {fd.places} places, as text (numbers accepted on input)"}
-    elif t == "boolean":
-        out = {"type": "boolean"}
-    elif t == "date":
-        out = {"type": "string", "format": "date"}
-    elif t == "datetime":  # ISO 8601 as stored; UTC when there is no offset (as core datetimes)
-        out = {"type": "string", "pattern": DATETIME_PATTERN}
-    elif t == "choice":
-        out = {"type": "string", "enum": fd.choice_values}
-    else:  # multi_choice
-        out = {"type": "array", "items": {"type": "string", "enum": fd.choice_values}, "uniqueItems": True}
+def _base_schema(fd: FieldDef) -> dict[str, Any]:
+    """The type part of a field's schema (a fresh dict the caller may extend)."""
+    if fd.type == "choice":
+        return {"type": "string", "enum": fd.choice_values}
+    if fd.type == "multi_choice":
+        return {"type": "array", "items": {"type": "string", "enum": fd.choice_values}, "uniqueItems": True}
+    out = dict(_BASE[fd.type])
+    if fd.type == "decimal":
+        out["description"] = f"Decimal with {fd.places} places, as text (numbers accepted on input)"
+    return out
+
+
+def _add_bounds(out: dict[str, Any], fd: FieldDef) -> None:
+    """Length, pattern and range: ``minimum``/``maximum`` for integers, a sentence otherwise."""
     if fd.max_length:
         out["maxLength"] = fd.max_length
     if fd.pattern:
         out["pattern"] = f"^(?:{fd.pattern})$"
-    if t == "integer":
+    if fd.type == "integer":
         if fd.min is not None:
             out["minimum"] = fd.min
         if fd.max is not None:
             out["maximum"] = fd.max
-    elif t in ("decimal", "date", "datetime") and (fd.min is not None or fd.max is not None):
+    elif fd.type in ("decimal", "date", "datetime") and (fd.min is not None or fd.max is not None):
         lo = "" if fd.min is None else f" from {fd.min}"
         hi = "" if fd.max is None else f" to {fd.max}"
         out["description"] = (out.get("description", "") + f" Range{lo}{hi}.").strip()
+
+
+def field_schema(fd: FieldDef) -> dict[str, Any]:
+    """The OpenAPI (3.0) schema of one field's values."""
+    out = _base_schema(fd)
+    _add_bounds(out, fd)
     out["title"] = fd.label_for("en")
     if fd.help:
         out["description"] = (fd.help_for("en") + " " + out.get("description", "")).strip()
     if fd.default is not None:
-        from plugins.customfields.definitions import _plain
-
-        out["default"] = _plain(fd.default)
+        out["default"] = plain_value(fd.default)
     out["x-label"] = dict(fd.label)
     if fd.read_roles or fd.write_roles:
         out["x-roles"] = {"read": list(fd.read_roles), "write": list(fd.write_roles)}
