@@ -183,10 +183,10 @@ class PromotionsView(MethodView):
     @permission_required(P_WRITE)
     @promotions_blp.arguments(PromotionIn)
     @promotions_blp.response(201, PromotionOut)
-    def post(self, _data):
+    def post(self, data):
         """Create a promotion"""
         user = require(P_WRITE)
-        promo = services.save_promotion(None, _body())
+        promo = services.save_promotion(None, data)
         db.session.commit()
         return _json(dump(PromotionOut(), promo, Promotion, user), 201)
 
@@ -214,11 +214,11 @@ class PromotionView(MethodView):
     @permission_required(P_WRITE)
     @promotions_blp.arguments(PromotionPatch(partial=True))
     @promotions_blp.response(200, PromotionOut)
-    def patch(self, _data, promotion_id):
+    def patch(self, data, promotion_id):
         """Change a promotion"""
         user = require(P_WRITE)
         promo = get_for(Promotion, promotion_id, P_WRITE, user)
-        services.save_promotion(promo, _body())
+        services.save_promotion(promo, data)
         db.session.commit()
         return _json(dump(PromotionOut(), promo, Promotion, user))
 

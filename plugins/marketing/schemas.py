@@ -1,17 +1,25 @@
 """Marshmallow schemas of the marketing API (OpenAPI comes from them).
 
-Input schemas check types first (``@blp.arguments``); :mod:`plugins.marketing.services`
-then checks the meaning (what each promotion kind needs, ids that exist).
+Input schemas carry every rule (``@blp.arguments`` and the web forms load through them);
+:mod:`plugins.marketing.services` then checks only what needs the database (ids that exist).
 """
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from core.api import Id, Int, ListArgs
-from core.fields import Money
+from core.fields import MAX_MONEY, Money
 from plugins.marketing.engine import KINDS, SCOPES
 from plugins.marketing.models import CAMPAIGN_STATUSES, CHANNELS
+
+ZERO = Decimal("0")
+#: The largest quantity a promotion names (units to buy, gifts given).
+MAX_QUANTITY = 10_000_000
 
 
 class CampaignIn(Schema):
@@ -57,40 +65,123 @@ class CampaignArgs(ListArgs):
     active_on = fields.Date(metadata={"description": "Campaigns running on this date"})
 
 
+AMOUNT_ERRORS = {"invalid": "Enter an amount such as 30 or 29.90.", "special": "Enter an amount such as 30 or 29.90."}
+
+
 class TierSchema(Schema):
-    threshold = fields.Raw(required=True, metadata={"type": "string", "example": "300.00"})
-    discount = fields.Raw(required=True, metadata={"type": "string", "example": "30.00"})
+    """One 满减 tier: spend ``threshold`` on eligible items, save ``discount`` (both above 0)."""
+
+    threshold = Money(required=True, minimum=Decimal("0.01"), maximum=MAX_MONEY, error_messages=AMOUNT_ERRORS,
+                      metadata={"example": "300.00"})
+    discount = Money(required=True, minimum=Decimal("0.01"), maximum=MAX_MONEY, error_messages=AMOUNT_ERRORS,
+                     metadata={"example": "30.00"})
+
+
+def tier_problems(tiers: list[Mapping[str, Any]]) -> list[str]:
+    """What is wrong across loaded tiers: a discount above its threshold, a threshold twice."""
+    out = [f"Tier {i}: the discount {t['discount']} is more than the threshold {t['threshold']}."
+           for i, t in enumerate(tiers, 1) if Decimal(t["discount"]) > Decimal(t["threshold"])]
+    thresholds = [Decimal(t["threshold"]) for t in tiers]
+    if len(set(thresholds)) != len(thresholds):
+        out.append("Two tiers have the same threshold.")
+    return out
+
+
+def promotion_problems(values: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The rules across fields of a whole promotion (what each kind needs), field by field."""
+    kind, problems = values.get("kind"), {}
+    if kind == "percent" and not ZERO < (values.get("percent") or ZERO) <= 100:
+        problems["percent"] = ["A percentage above 0 and at most 100 (10 = 10% off)."]
+    if kind == "amount" and (values.get("amount") or ZERO) <= 0:
+        problems["amount"] = ["An amount above 0."]
+    tiers = values.get("tiers") or []
+    if kind == "tiered" and not tiers:
+        problems["tiers"] = ["满减 needs at least one tier, e.g. 300:30, 500:60."]
+    elif tier_problems(tiers):
+        problems["tiers"] = tier_problems(tiers)
+    if kind == "gift" and not values.get("gift_product_id"):
+        problems["gift_product_id"] = ["A gift promotion needs the product given away."]
+    if kind == "gift" and (values.get("buy_quantity") or 0) < 1:
+        problems["buy_quantity"] = ["How many eligible units must be bought (at least 1)."]
+    if kind in ("tiered", "gift") and values.get("scope") == "lines":
+        problems["scope"] = ["满减 and gift promotions work on the eligible subtotal (scope order)."]
+    start, end = values.get("starts_on"), values.get("ends_on")
+    if start and end and end < start:
+        problems["ends_on"] = ["The end date is before the start date."]
+    return problems
+
+
+def tiers_from_text(text: str) -> list[dict[str, str]]:
+    """The form's "300:30, 500:60" as tiers for :class:`PromotionIn` (a full-width comma too)."""
+    tiers = []
+    for part in [p.strip() for p in (text or "").replace("，", ",").split(",") if p.strip()]:
+        if ":" not in part:
+            raise ValidationError({"tiers": [f"Write each tier as threshold:discount, e.g. 300:30 (got '{part}')."]})
+        threshold, discount = part.split(":", 1)
+        tiers.append({"threshold": threshold.strip(), "discount": discount.strip()})
+    return tiers
 
 
 class PromotionIn(Schema):
+    """A promotion: every rule of the API and the web form (types, ranges, lengths, what each
+    kind needs). Plain values and values it loaded before load the same way; the service
+    then only checks that the ids it names exist."""
+
     campaign_id = Id(allow_none=True)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120, error="1 to 120 characters."))
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
-    scope = fields.String(validate=validate.OneOf(SCOPES))
-    percent = fields.Raw(metadata={"type": "string", "example": "10", "description": "10 = 10% off"})
-    amount = fields.Raw(metadata={"type": "string", "example": "20.00"})
-    tiers = fields.List(fields.Nested(TierSchema))
-    buy_quantity = Int()
+    scope = fields.String(load_default="order", validate=validate.OneOf(
+        SCOPES, error="order (the eligible subtotal) or lines (each eligible line)."))
+    percent = Money(minimum=0, maximum=100, error_messages=AMOUNT_ERRORS,
+                    metadata={"example": "10", "description": "10 = 10% off (kind percent)"})
+    amount = Money(non_negative=True, error_messages=AMOUNT_ERRORS, metadata={"example": "20.00"})
+    tiers = fields.List(fields.Nested(TierSchema), metadata={"description": "kind tiered: at least one"})
+    buy_quantity = Int(minimum=0, maximum=MAX_QUANTITY)
     gift_product_id = Id(allow_none=True)
-    gift_quantity = Int()
+    gift_quantity = Int(minimum=1, maximum=MAX_QUANTITY)
     gift_repeat = fields.Boolean()
     product_ids = fields.List(Id())
     category_ids = fields.List(Id())
-    customer_tiers = fields.List(fields.String())
-    customer_tags = fields.List(fields.String())
+    customer_tiers = fields.List(fields.String(validate=validate.Length(max=40, error="Each at most 40 characters.")))
+    customer_tags = fields.List(fields.String(validate=validate.Length(max=40, error="Each at most 40 characters.")))
     segment_id = Id(allow_none=True)
     starts_on = fields.Date(allow_none=True)
     ends_on = fields.Date(allow_none=True)
-    min_spend = fields.Raw(metadata={"type": "string", "example": "0.00"})
+    min_spend = Money(non_negative=True, error_messages=AMOUNT_ERRORS, metadata={"example": "0.00"})
     stackable = fields.Boolean()
-    priority = Int()
+    priority = Int(minimum=-1000, maximum=1000)
     requires_coupon = fields.Boolean()
     active = fields.Boolean()
-    description = fields.String(allow_none=True)
+    description = fields.String(allow_none=True, validate=validate.Length(max=4000))
+
+    @validates_schema
+    def _rules(self, data: dict[str, Any], partial: Any = None, **_: Any) -> None:
+        if data.get("name") is not None and not data["name"].strip():
+            raise ValidationError("1 to 120 characters.", field_name="name")
+        problems = tier_problems(data.get("tiers") or []) if partial else promotion_problems(data)
+        if problems:
+            raise ValidationError(problems if isinstance(problems, dict) else {"tiers": problems})
+
+    @post_load
+    def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """Names stripped; tiers as text sorted by threshold; id and name lists sorted, once each."""
+        if data.get("name") is not None:
+            data["name"] = data["name"].strip()
+        if "tiers" in data:
+            data["tiers"] = [{"threshold": str(t["threshold"]), "discount": str(t["discount"])}
+                             for t in sorted(data["tiers"], key=lambda t: Decimal(t["threshold"]))]
+        for key in ("product_ids", "category_ids"):
+            if key in data:
+                data[key] = sorted(set(data[key]))
+        for key in ("customer_tiers", "customer_tags"):
+            if key in data:
+                data[key] = sorted({v.strip() for v in data[key] if v.strip()})
+        return data
 
 
 class PromotionPatch(PromotionIn):
-    """Change a promotion: any subset of the fields (used with ``partial=True``)."""
+    """Change a promotion: any subset of the fields (used with ``partial=True``); the rules
+    across fields are checked on the promotion as it will be."""
 
 
 class PromotionOut(Schema):

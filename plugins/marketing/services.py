@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from marshmallow import ValidationError as MarshmallowError
 from sqlalchemy import and_, func, or_, select, update
 
 from core.db import db, quantize, utcnow
@@ -28,6 +29,7 @@ from plugins.crm.public import Customer, Segment, segment_customer_ids
 from plugins.marketing import engine
 from plugins.marketing.engine import CouponState, Rule, normalise_code
 from plugins.marketing.models import CAMPAIGN_STATUSES, CHANNELS, Campaign, Coupon, CouponRedemption, Promotion
+from plugins.marketing.schemas import PromotionIn, tiers_from_text
 from plugins.orders.public import Order, OrderAdjustment, is_revenue, net_revenue, refunds_subquery
 
 ZERO = Decimal("0.00")
@@ -85,75 +87,10 @@ def _money(value: Any, field: str, errors: dict[str, list[str]], *, positive: bo
     return quantize(d)
 
 
-def parse_tiers(raw: Any, errors: dict[str, list[str]]) -> list[dict[str, str]]:
-    """``[{"threshold", "discount"}]`` or the text "300:30, 500:60" → checked, sorted tiers."""
-    if isinstance(raw, str):
-        items = []
-        for part in [p for p in raw.replace("，", ",").split(",") if p.strip()]:
-            if ":" not in part:
-                errors["tiers"] = [f"Write each tier as threshold:discount, e.g. 300:30 (got '{part.strip()}')."]
-                return []
-            t, d = part.split(":", 1)
-            items.append({"threshold": t.strip(), "discount": d.strip()})
-        raw = items
-    if not isinstance(raw, list) or not raw:
-        errors["tiers"] = ["Give at least one tier, e.g. [{\"threshold\": \"300\", \"discount\": \"30\"}]."]
-        return []
-    out: list[dict[str, str]] = []
-    sub: dict[str, list[str]] = {}
-    for i, item in enumerate(raw):
-        if not isinstance(item, Mapping):
-            errors["tiers"] = [f"Tier {i + 1}: an object with threshold and discount."]
-            return []
-        th = _money(item.get("threshold"), "threshold", sub, positive=True)
-        di = _money(item.get("discount"), "discount", sub, positive=True)
-        if sub:
-            errors["tiers"] = [f"Tier {i + 1}: {k} {v[0].lower()}" for k, v in sub.items()]
-            return []
-        if di > th:
-            errors["tiers"] = [f"Tier {i + 1}: the discount {di} is more than the threshold {th}."]
-            return []
-        out.append({"threshold": str(th), "discount": str(di)})
-    out.sort(key=lambda t: Decimal(t["threshold"]))
-    ths = [t["threshold"] for t in out]
-    if len(set(ths)) != len(ths):
-        errors["tiers"] = ["Two tiers have the same threshold."]
-        return []
-    return out
 
 
-def _ids(raw: Any, field: str, errors: dict[str, list[str]]) -> list[int]:
-    if raw in (None, ""):
-        return []
-    if isinstance(raw, str):
-        raw = [p for p in raw.replace("，", ",").split(",") if p.strip()]
-    if not isinstance(raw, list):
-        errors[field] = ["A list of ids."]
-        return []
-    try:
-        ids = sorted({int(str(v).strip()) for v in raw})
-    except ValueError:
-        errors[field] = ["A list of ids."]
-        return []
-    if any(i <= 0 for i in ids):
-        errors[field] = ["Ids are positive numbers."]
-        return []
-    return ids
 
 
-def _strings(raw: Any, field: str, errors: dict[str, list[str]]) -> list[str]:
-    if raw in (None, ""):
-        return []
-    if isinstance(raw, str):
-        raw = [p for p in raw.replace("，", ",").split(",")]
-    if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
-        errors[field] = ["A list of names."]
-        return []
-    out = sorted({v.strip() for v in raw if v.strip()})
-    if any(len(v) > 40 for v in out):
-        errors[field] = ["Each at most 40 characters."]
-        return []
-    return out
 
 
 def _date(raw: Any, field: str, errors: dict[str, list[str]]) -> date | None:
@@ -260,129 +197,55 @@ def delete_campaign(campaign: Campaign) -> None:
     db.session.delete(campaign)
 
 
-PROMOTION_FIELDS = ("campaign_id", "name", "kind", "scope", "percent", "amount", "tiers", "buy_quantity",
-                    "gift_product_id", "gift_quantity", "gift_repeat", "product_ids", "category_ids",
-                    "customer_tiers", "customer_tags", "segment_id", "starts_on", "ends_on", "min_spend",
-                    "stackable", "priority", "requires_coupon", "active", "description")
+def _promotion_values(promo: Promotion) -> dict[str, Any]:
+    """A stored promotion as :class:`PromotionIn` input (what a change is merged into)."""
+    return {key: getattr(promo, key) for key in PromotionIn().load_fields}
 
 
-def _bool(raw: Any, field: str, errors: dict[str, list[str]]) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    if isinstance(raw, str) and raw.lower() in ("true", "false", "1", "0", "yes", "no", "on", "off"):
-        return raw.lower() in ("true", "1", "yes", "on")
-    errors[field] = ["true or false."]
-    return False
+def _load_promotion(promo: Promotion | None, data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` loaded by the one promotion schema; a change is checked on the whole promotion
+    as it will be (every rule across fields), and only its own fields are returned."""
+    try:
+        if isinstance(data.get("tiers"), str):  # Python callers may write tiers as the form does: "300:30, 500:60"
+            data = {**data, "tiers": tiers_from_text(data["tiers"])}
+        if promo is None:
+            return PromotionIn().load(data)
+        loaded = PromotionIn().load({**_promotion_values(promo), **data})
+    except MarshmallowError as err:
+        raise ValidationError("Invalid promotion.", fields=err.messages_dict) from None
+    return {key: value for key, value in loaded.items() if key in data}
+
+
+def _missing_references(values: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The ids a promotion names that do not exist (campaign, products, categories, segment)."""
+    problems: dict[str, list[str]] = {}
+    if values.get("campaign_id") and db.session.get(Campaign, values["campaign_id"]) is None:
+        problems["campaign_id"] = [f"No campaign with id {values['campaign_id']}."]
+    if values.get("gift_product_id") and db.session.get(Product, values["gift_product_id"]) is None:
+        problems["gift_product_id"] = [f"No product with id {values['gift_product_id']}."]
+    for key, model, noun in (("product_ids", Product, "product"), ("category_ids", Category, "category")):
+        ids = values.get(key) or []
+        found = set(db.session.scalars(select(model.id).where(model.id.in_(ids)))) if ids else set()
+        missing = [i for i in ids if i not in found]
+        if missing:
+            problems[key] = [f"No {noun} with id {', '.join(map(str, missing))}."]
+    if values.get("segment_id") and segment_name(values["segment_id"]) is None:
+        problems["segment_id"] = [f"No segment with id {values['segment_id']}."]
+    return problems
 
 
 def save_promotion(promo: Promotion | None, data: Mapping[str, Any]) -> Promotion:
-    """Create or change a promotion; checks what each kind needs. The caller commits."""
-    _check_unknown(data, PROMOTION_FIELDS)
-    errors: dict[str, list[str]] = {}
-    values: dict[str, Any] = {}
-    if promo is None:
-        for key in ("name", "kind"):
-            if data.get(key) in (None, ""):
-                errors[key] = ["Required."]
-    if data.get("name") not in (None, ""):
-        name = str(data["name"]).strip()
-        if not name or len(name) > 120:
-            errors["name"] = ["1 to 120 characters."]
-        values["name"] = name
-    if data.get("kind") not in (None, ""):
-        if data["kind"] not in engine.KINDS:
-            errors["kind"] = [f"One of: {', '.join(engine.KINDS)}."]
-        values["kind"] = data["kind"]
-    if "scope" in data:
-        if data["scope"] not in engine.SCOPES:
-            errors["scope"] = ["order (the eligible subtotal) or lines (each eligible line)."]
-        values["scope"] = data["scope"]
-    if "campaign_id" in data:
-        cid = _int(data["campaign_id"], "campaign_id", errors, minimum=1, allow_none=True)
-        if cid is not None and db.session.get(Campaign, cid) is None:
-            errors["campaign_id"] = [f"No campaign with id {cid}."]
-        values["campaign_id"] = cid
-    for key in ("percent", "amount", "min_spend"):
-        if key in data:
-            values[key] = _money(data[key] if data[key] is not None else "0", key, errors)
-    if "tiers" in data:
-        values["tiers"] = parse_tiers(data["tiers"], errors) if data["tiers"] not in (None, "", []) else []
-    for key, minimum in (("buy_quantity", 0), ("gift_quantity", 1), ("priority", -1000)):
-        if key in data:
-            values[key] = _int(data[key], key, errors, minimum=minimum)
-    if "priority" in values and values["priority"] is not None and values["priority"] > 1000:
-        errors["priority"] = ["Between -1000 and 1000."]
-    for key in ("gift_repeat", "stackable", "requires_coupon", "active"):
-        if key in data:
-            values[key] = _bool(data[key], key, errors)
-    if "gift_product_id" in data:
-        gid = _int(data["gift_product_id"], "gift_product_id", errors, minimum=1, allow_none=True)
-        if gid is not None and db.session.get(Product, gid) is None:
-            errors["gift_product_id"] = [f"No product with id {gid}."]
-        values["gift_product_id"] = gid
-    if "product_ids" in data:
-        ids = _ids(data["product_ids"], "product_ids", errors)
-        if ids:
-            found = set(db.session.scalars(select(Product.id).where(Product.id.in_(ids))))
-            missing = [i for i in ids if i not in found]
-            if missing:
-                errors["product_ids"] = [f"No product with id {', '.join(map(str, missing))}."]
-        values["product_ids"] = ids
-    if "category_ids" in data:
-        ids = _ids(data["category_ids"], "category_ids", errors)
-        if ids:
-            found = set(db.session.scalars(select(Category.id).where(Category.id.in_(ids))))
-            missing = [i for i in ids if i not in found]
-            if missing:
-                errors["category_ids"] = [f"No category with id {', '.join(map(str, missing))}."]
-        values["category_ids"] = ids
-    for key in ("customer_tiers", "customer_tags"):
-        if key in data:
-            values[key] = _strings(data[key], key, errors)
-    if "segment_id" in data:
-        sid = _int(data["segment_id"], "segment_id", errors, minimum=1, allow_none=True)
-        if sid is not None and "segment_id" not in errors and segment_name(sid) is None:
-            errors["segment_id"] = [f"No segment with id {sid}."]
-        values["segment_id"] = sid
-    for key in ("starts_on", "ends_on"):
-        if key in data:
-            values[key] = _date(data[key], key, errors)
-    if "description" in data:
-        desc = data["description"]
-        if desc is not None and (not isinstance(desc, str) or len(desc) > 4000):
-            errors["description"] = ["Text of at most 4000 characters."]
-        values["description"] = desc
-    if errors:
-        raise ValidationError("Invalid promotion.", fields=errors)
+    """Create (``promo`` None) or change a promotion; the caller commits.
 
-    def cur(key: str, default: Any = None) -> Any:
-        if key in values:
-            return values[key]
-        return getattr(promo, key) if promo is not None else default
-
-    kind = cur("kind")
-    if kind == "percent":
-        pct = cur("percent", ZERO) or ZERO
-        if pct <= 0 or pct > 100:
-            errors["percent"] = ["A percentage above 0 and at most 100 (10 = 10% off)."]
-    elif kind == "amount":
-        if (cur("amount", ZERO) or ZERO) <= 0:
-            errors["amount"] = ["An amount above 0."]
-    elif kind == "tiered":
-        if not cur("tiers", []):
-            errors["tiers"] = ["满减 needs at least one tier, e.g. 300:30, 500:60."]
-    elif kind == "gift":
-        if not cur("gift_product_id"):
-            errors["gift_product_id"] = ["A gift promotion needs the product given away."]
-        if (cur("buy_quantity", 0) or 0) < 1:
-            errors["buy_quantity"] = ["How many eligible units must be bought (at least 1)."]
-    if kind in ("tiered", "gift") and cur("scope", "order") == "lines":
-        errors["scope"] = ["满减 and gift promotions work on the eligible subtotal (scope order)."]
-    start, end = cur("starts_on"), cur("ends_on")
-    if start and end and end < start:
-        errors["ends_on"] = ["The end date is before the start date."]
-    if errors:
-        raise ValidationError("Invalid promotion.", fields=errors)
+    ``data`` is what :class:`~plugins.marketing.schemas.PromotionIn` (or ``PromotionPatch``)
+    loaded, or plain input from Python callers: it goes through that schema, which holds every
+    rule (loading loaded values again changes nothing). Here only the database is asked:
+    whether the ids it names exist.
+    """
+    values = _load_promotion(promo, data)
+    problems = _missing_references(values)
+    if problems:
+        raise ValidationError("Invalid promotion.", fields=problems)
     if promo is None:
         promo = Promotion(scope="order", percent=ZERO, amount=ZERO, tiers=[], buy_quantity=0, gift_quantity=1,
                           gift_repeat=False, product_ids=[], category_ids=[], customer_tiers=[],

@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from flask_wtf import FlaskForm
+from marshmallow import ValidationError as MarshmallowError
 from sqlalchemy import func, select
 from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
@@ -27,6 +28,7 @@ from plugins.marketing import services
 from plugins.marketing.api import audience_csv, campaign_filters, promotion_filters
 from plugins.marketing.engine import KINDS
 from plugins.marketing.models import CAMPAIGN_STATUSES, CHANNELS, Campaign, Coupon, Promotion
+from plugins.marketing.schemas import tiers_from_text
 
 bp = Blueprint("marketing_web", __name__, url_prefix="/marketing", template_folder="templates")
 C_READ, C_WRITE = "marketing.campaign.read", "marketing.campaign.write"
@@ -225,6 +227,35 @@ def _promotion_form(p: Promotion | None) -> PromotionForm:
     return form
 
 
+def _names(text: str | None) -> list[str]:
+    return [v for v in (text or "").replace("，", ",").split(",") if v.strip()]
+
+
+def _promotion_input(form: PromotionForm) -> dict[str, Any]:
+    """The form as :class:`~plugins.marketing.schemas.PromotionIn` input (the API's schema,
+    which the service loads it through): SKUs become product ids, texts become lists."""
+    gift_ids = _skus_to_ids(form.gift_sku.data, "gift_sku")
+    try:
+        tiers = tiers_from_text(form.tiers.data or "")
+    except MarshmallowError as err:
+        raise ValidationError(_("Invalid promotion."), fields=err.messages_dict) from None
+    return {
+        "name": form.name.data, "kind": form.kind.data, "scope": form.scope.data,
+        "campaign_id": int(form.campaign_id.data) if form.campaign_id.data else None,
+        "percent": (form.percent.data or "0").strip(), "amount": (form.amount.data or "0").strip(),
+        "tiers": tiers, "buy_quantity": form.buy_quantity.data or 0,
+        "gift_product_id": gift_ids[0] if gift_ids else None,
+        "gift_quantity": form.gift_quantity.data or 1, "gift_repeat": bool(form.gift_repeat.data),
+        "product_ids": _skus_to_ids(form.product_skus.data, "product_skus"),
+        "category_ids": [int(form.category_ids.data)] if form.category_ids.data else [],
+        "customer_tiers": _names(form.customer_tiers.data), "customer_tags": _names(form.customer_tags.data),
+        "segment_id": int(form.segment_id.data) if form.segment_id.data else None,
+        "starts_on": form.starts_on.data, "ends_on": form.ends_on.data,
+        "min_spend": (form.min_spend.data or "0").strip(), "stackable": bool(form.stackable.data),
+        "priority": form.priority.data or 0, "requires_coupon": bool(form.requires_coupon.data),
+        "active": bool(form.active.data), "description": form.description.data or None}
+
+
 def _skus_to_ids(text: str, field: str) -> list[int]:
     skus = [s.strip() for s in (text or "").replace("，", ",").split(",") if s.strip()]
     if not skus:
@@ -281,24 +312,7 @@ def promotion_form(promotion_id: int | None = None):
         form.campaign_id.data = request.args["campaign_id"]
     if form.validate_on_submit():
         try:
-            gift_ids = _skus_to_ids(form.gift_sku.data, "gift_sku")
-            data = {
-                "name": form.name.data, "kind": form.kind.data, "scope": form.scope.data,
-                "campaign_id": int(form.campaign_id.data) if form.campaign_id.data else None,
-                "percent": (form.percent.data or "0").strip(), "amount": (form.amount.data or "0").strip(),
-                "tiers": form.tiers.data or [], "buy_quantity": form.buy_quantity.data or 0,
-                "gift_product_id": gift_ids[0] if gift_ids else None,
-                "gift_quantity": form.gift_quantity.data or 1, "gift_repeat": bool(form.gift_repeat.data),
-                "product_ids": _skus_to_ids(form.product_skus.data, "product_skus"),
-                "category_ids": [int(form.category_ids.data)] if form.category_ids.data else [],
-                "customer_tiers": form.customer_tiers.data or "", "customer_tags": form.customer_tags.data or "",
-                "segment_id": int(form.segment_id.data) if form.segment_id.data else None,
-                "starts_on": form.starts_on.data.isoformat() if form.starts_on.data else None,
-                "ends_on": form.ends_on.data.isoformat() if form.ends_on.data else None,
-                "min_spend": (form.min_spend.data or "0").strip(), "stackable": bool(form.stackable.data),
-                "priority": form.priority.data or 0, "requires_coupon": bool(form.requires_coupon.data),
-                "active": bool(form.active.data), "description": form.description.data or None}
-            p = services.save_promotion(p, data)
+            p = services.save_promotion(p, _promotion_input(form))
             db.session.commit()
         except DovetailError as exc:
             db.session.rollback()
