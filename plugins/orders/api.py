@@ -269,8 +269,9 @@ class OrderTransitions(MethodView):
         order = _locked_order(order_id, user)
         result = statemachine.perform("order", order, data["transition"], user,
                                       comment=data.get("comment"), inputs=data.get("inputs") or {})
+        body = {**result, "order": order_dict(order, user)}  # before the commit: no reload afterwards
         db.session.commit()
-        return _json({**result, "order": order_dict(order, user)})
+        return _json(body)
 
 
 @orders_blp.route("/<int:order_id>/history")
