@@ -1,7 +1,7 @@
 """Background jobs: on RQ (Redis at ``DOVETAIL_REDIS_URL``) when configured, inline otherwise.
 
 Jobs are declared like any contribution (``register_jobs`` returning :class:`core.registry.Job`);
-the core's own are outbox processing and pruning. :func:`enqueue` puts a job on the RQ queue
+the core's own are outbox processing and pruning and sealing the audit chain. :func:`enqueue` puts a job on the RQ queue
 when Redis is configured and otherwise runs it at once — the same function
 (:func:`run_job`) either way, in a fresh application context with its own database session.
 
@@ -35,6 +35,8 @@ log = logging.getLogger("dovetail.jobs")
 DEFAULT_QUEUE = "dovetail"
 #: Name of the core job that processes the outbox.
 OUTBOX_JOB = "core.outbox_process"
+#: Name of the core job that seals the audit chain.
+AUDIT_JOB = "core.audit_seal"
 #: A commit queues at most one outbox job per this many seconds (the schedule covers the rest).
 KICK_SECONDS = 1
 
@@ -74,10 +76,18 @@ def _prune_outbox(days: int = 7) -> int:
     return outbox.prune(timedelta(days=days))
 
 
+def _seal_audit() -> int:
+    from core.audit import seal
+
+    return seal(db.session)
+
+
 def core_jobs() -> list[Job]:
     """The core's own jobs (registered by :mod:`core.builtin` like any plugin's)."""
     return [
         Job(OUTBOX_JOB, _process_outbox, every=5, description="Run due outbox messages"),
+        Job(AUDIT_JOB, _seal_audit, every=5,
+            description="Seal committed audit entries into the hash chain (the one sequencer)"),
         Job("core.outbox_prune", _prune_outbox, every=86400,
             description="Delete outbox messages done more than a week ago"),
     ]
@@ -250,8 +260,8 @@ def work(*, burst: bool = False, inline: bool | None = None, interval: float = 5
         from core import outbox
 
         while True:
-            report.scheduled += tick()
             report.outbox_done += _drain_outbox() if burst else outbox.process().total
+            report.scheduled += tick()
             if burst or stop.wait(interval):
                 return report
     report = WorkReport("rq")
