@@ -234,38 +234,10 @@ class _Checker:
             self.err(path, f"transition key '{key}' must be lower_snake_case", key=True)
         t = self.mapping(t, path, f"transition '{key}'")
         self.keys(t, path, TRANSITION_KEYS, f"transition '{key}'")
-        for req in ("from", "to"):
-            if req not in t:
-                self.err(path, f"transition '{key}' has no '{req}' (hint: {req}: <state>)", key=True)
-        sources = self.state_ref(t["from"], path + ("from",), states, "from") if "from" in t else []
-        if "to" in t:
-            if isinstance(t["to"], list):
-                self.err(path + ("to",), "'to' must be one state")
-            else:
-                self.state_ref(t["to"], path + ("to",), states, "to")
-        for src in sources:
-            if states.get(src, {}).get("final") is True:
-                i = t["from"].index(src) if isinstance(t["from"], list) else None
-                self.err(path + ("from",) + ((i,) if i is not None else ()),
-                         f"transition '{key}' leaves final state '{src}' (hint: remove final: true from "
-                         f"'{src}' or drop it from 'from')")
+        self.transition_states(key, t, path, states)
         self.label(t.get("label"), path + ("label",))
         self.boolean(t.get("comment_required"), path + ("comment_required",), "comment_required")
-        perm = t.get("permission")
-        if perm is not None:
-            self.permission(perm, path + ("permission",))
-        roles = t.get("roles")
-        if roles is not None:
-            if not isinstance(roles, list):
-                self.err(path + ("roles",), "roles must be a list (hint: roles: [finance])")
-            else:
-                for i, r in enumerate(roles):
-                    self.role(r, path + ("roles", i))
-        gm = t.get("guard_message")
-        if gm is not None and not isinstance(gm, str) and not (
-                isinstance(gm, Mapping) and gm and all(isinstance(v, str) for v in gm.values())):
-            self.err(path + ("guard_message",), "guard_message must be text or a mapping of language to text "
-                                                "(hint: {en: the order has no lines, zh_CN: 订单没有明细})")
+        self.transition_access(t, path)
         if "guard" in t:
             self.guard(t["guard"], path + ("guard",), ent)
         actions = t.get("actions")
@@ -281,6 +253,42 @@ class _Checker:
             self.marks(t["marks"], path + ("marks",), ent)
         if "approvals" in t:
             self.approvals(t["approvals"], path + ("approvals",))
+
+    def transition_states(self, key: str, t: Any, path: tuple, states: Mapping) -> None:
+        """``from`` and ``to`` name known states, ``to`` is one state, no transition leaves a final one."""
+        for req in ("from", "to"):
+            if req not in t:
+                self.err(path, f"transition '{key}' has no '{req}' (hint: {req}: <state>)", key=True)
+        sources = self.state_ref(t["from"], path + ("from",), states, "from") if "from" in t else []
+        if "to" in t:
+            if isinstance(t["to"], list):
+                self.err(path + ("to",), "'to' must be one state")
+            else:
+                self.state_ref(t["to"], path + ("to",), states, "to")
+        for src in sources:
+            if states.get(src, {}).get("final") is True:
+                i = t["from"].index(src) if isinstance(t["from"], list) else None
+                self.err(path + ("from",) + ((i,) if i is not None else ()),
+                         f"transition '{key}' leaves final state '{src}' (hint: remove final: true from "
+                         f"'{src}' or drop it from 'from')")
+
+    def transition_access(self, t: Any, path: tuple) -> None:
+        """Who may run a transition and what they are told when its guard refuses."""
+        perm = t.get("permission")
+        if perm is not None:
+            self.permission(perm, path + ("permission",))
+        roles = t.get("roles")
+        if roles is not None:
+            if not isinstance(roles, list):
+                self.err(path + ("roles",), "roles must be a list (hint: roles: [finance])")
+            else:
+                for i, r in enumerate(roles):
+                    self.role(r, path + ("roles", i))
+        gm = t.get("guard_message")
+        if gm is not None and not isinstance(gm, str) and not (
+                isinstance(gm, Mapping) and gm and all(isinstance(v, str) for v in gm.values())):
+            self.err(path + ("guard_message",), "guard_message must be text or a mapping of language to text "
+                                                "(hint: {en: the order has no lines, zh_CN: 订单没有明细})")
 
     def marks(self, value: Any, path: tuple, ent: Any) -> None:
         """``marks: [cancelled]``: only meanings the entity's plugin declares and acts on."""

@@ -45,6 +45,20 @@ def parse_record(text: str, machine: Machine, context_names: Mapping[str, Any]) 
     return ctx
 
 
+def _notes(t: Any) -> list[str]:
+    """What running transition ``t`` would also ask for or do (comment, inputs, approvals, actions)."""
+    notes = []
+    if t.comment_required:
+        notes.append("needs a comment")
+    if t.inputs:
+        notes.append("inputs: " + ", ".join(i.key + ("*" if i.required else "") for i in t.inputs))
+    if t.approvals_count:
+        notes.append(f"needs {t.approvals_count} approval(s) by role {t.approvals_role}")
+    if t.actions:
+        notes.append("would run: " + ", ".join(t.actions))
+    return notes
+
+
 def simulate(machine: Machine, ent: Any, user: Any, record_ctx: dict[str, dict[str, Any]],
              steps: list[str] | None) -> list[dict[str, Any]]:
     """Each step's outcome. Without steps: what is possible from the record's state."""
@@ -79,16 +93,7 @@ def simulate(machine: Machine, ent: Any, user: Any, record_ctx: dict[str, dict[s
             item["allowed"] = True
         else:
             item["allowed"] = True
-        notes = []
-        if t.comment_required:
-            notes.append("needs a comment")
-        if t.inputs:
-            notes.append("inputs: " + ", ".join(i.key + ("*" if i.required else "") for i in t.inputs))
-        if t.approvals_count:
-            notes.append(f"needs {t.approvals_count} approval(s) by role {t.approvals_role}")
-        if t.actions:
-            notes.append("would run: " + ", ".join(t.actions))
-        item["notes"] = notes
+        item["notes"] = _notes(t)
         return item
 
     if not steps:
