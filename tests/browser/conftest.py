@@ -58,10 +58,6 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
     return {**browser_context_args, "locale": "zh-CN", "viewport": {"width": 1280, "height": 900}}
 
 
-class ScreenshotsWritten(UserWarning):
-    """Says where the journey's screenshots are (shown in the warnings summary of the run)."""
-
-
 @dataclass
 class Shots:
     """Numbered full-page screenshots of the journey, in ``folder``."""
@@ -86,8 +82,9 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shots]:
     folder.mkdir(parents=True, exist_ok=True)  # files are overwritten, never deleted: runs may overlap
     taken = Shots(folder)
     yield taken
-    # a warning is the one message pytest-xdist brings back from a worker to the run's output
-    warnings.warn(ScreenshotsWritten(f"{len(taken.taken)} browser screenshots in {folder}"), stacklevel=1)
+    # a warning is the one message pytest-xdist brings back from a worker to the run's output;
+    # a built-in category, as the controller must unpickle it (a conftest class would not resolve)
+    warnings.warn(UserWarning(f"{len(taken.taken)} browser screenshots in {folder}"), stacklevel=1)
 
 
 @dataclass
