@@ -305,7 +305,7 @@ def sync(app: Flask | None = None, *, force: bool = False) -> None:
             latest = db.session.scalar(
                 select(ConfigVersion.version).order_by(ConfigVersion.version.desc()).limit(1))
         if latest is not None and latest != st.version:
-            row = db.session.scalar(select(ConfigVersion).where(ConfigVersion.version == latest))
+            row = db.session.execute(select(ConfigVersion).where(ConfigVersion.version == latest)).scalar_one()
             _load(app, st, row.version, dict(row.documents or {}))
         elif not st.loaded:
             _load_files(app, st)

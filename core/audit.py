@@ -41,7 +41,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, event, func, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from core.models import AuditEntry, AuditHead
 
@@ -65,7 +65,7 @@ _head = AuditHead.__table__
 @contextmanager
 def acting_as(user: Any | None, name: str | None = None) -> Iterator[None]:
     """Attribute changes made inside the block to ``user`` (CLI, background jobs)."""
-    token = _actor.set((getattr(user, "id", None), name or getattr(user, "username", "system")))
+    token = _actor.set((getattr(user, "id", None), str(name or getattr(user, "username", "system"))))
     try:
         yield
     finally:
@@ -142,7 +142,7 @@ def _row(action: str, entity: str, entity_id: Any, before: Any, after: Any,
             "entity_id": str(entity_id), "before": before, "after": after, "note": note}
 
 
-def record(session: Session, action: str, entity: str, entity_id: Any, *,
+def record(session: Session | scoped_session[Any], action: str, entity: str, entity_id: Any, *,
            before: Any = None, after: Any = None, note: str | None = None) -> None:
     """Append one explicit entry (transitions, merges, logins) in the session's transaction."""
     _append(session.connection(), [_row(action, entity, entity_id, _plain(before),
@@ -242,7 +242,7 @@ def _seal_batch(connection: Connection, batch: int) -> int:
     return len(pending)
 
 
-def seal(session: Session, batch: int = SEAL_BATCH) -> int:
+def seal(session: Session | scoped_session[Any], batch: int = SEAL_BATCH) -> int:
     """Seal every committed unsealed entry into the chain; returns how many were sealed.
 
     Each batch is its own transaction (lock, read, hash, write entries and head, commit),
@@ -296,7 +296,7 @@ class ChainReport:
         return self.problem is None
 
 
-def verify(session: Session, batch: int = 5000) -> ChainReport:
+def verify(session: Session | scoped_session[Any], batch: int = 5000) -> ChainReport:
     """Walk the sealed chain by ``sealed_seq``, then compare its end with the anchored head.
 
     Reports the first entry whose hash or link is wrong, entries missing at the end (the
@@ -308,7 +308,7 @@ def verify(session: Session, batch: int = 5000) -> ChainReport:
     prev = GENESIS
     checked = 0
     last_id = 0
-    last_seq = 0
+    last_seq: int | None = 0
     while True:
         rows = session.execute(select(AuditEntry).where(AuditEntry.sealed_seq > last_seq)
                                .order_by(AuditEntry.sealed_seq).limit(batch)).scalars().all()

@@ -44,7 +44,7 @@ def with_app(fn):
         from core.audit import acting_as
 
         app = get_app()
-        if has_app_context() and current_app._get_current_object() is app:
+        if has_app_context() and current_app._get_current_object() is app:  # type: ignore[attr-defined]
             # Already inside this app (the ``runner`` test fixture): share its session, or a
             # second SQLite session would wait on the first one's write lock.
             with acting_as(None, "cli"):
@@ -73,7 +73,7 @@ class DovetailGroup(click.Group):
                                                     "commands contributed by plugins.")
                 groups[cmd.group].add_command(cmd.command)
             else:
-                out[cmd.command.name] = cmd.command
+                out[str(cmd.command.name)] = cmd.command
         out.update(groups)
         return out
 

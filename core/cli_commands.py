@@ -474,7 +474,7 @@ def audit_verify() -> None:
         click.echo(f"Sealed {sealed} new audit entries.")
     report = verify(db.session)
     if not report.ok:
-        raise DovetailError(report.problem)
+        raise DovetailError(report.problem or "the audit chain does not verify")
     end = f", the last is entry {report.last_id}" if report.last_id else ""
     waiting = (f" {report.unsealed} entries committed since are not sealed yet."
                if report.unsealed else "")

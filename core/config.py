@@ -96,16 +96,9 @@ def _offset_position(text: str, offset: int) -> tuple[int, int]:
     return line, offset - (before.rfind("\n") + 1) + 1
 
 
-def compose(text: str, file: str) -> tuple[YamlDoc, list[ConfigIssue]]:
-    """Parse ``text`` keeping marks; return the document and its non-fatal issues.
-
-    Raises :class:`ConfigError` when the file cannot be read past a point (syntax, an
-    alias, a forbidden character, too deep). Duplicate keys (the first one is kept),
-    non-text keys and values that cannot be built are returned as issues, so a checker
-    can go on reporting the rest of the file; :func:`parse_yaml` raises on them.
-    """
-    doc = YamlDoc(file, None)
-    issues: list[ConfigIssue] = []
+def _single_node(text: str, file: str) -> tuple[ConfigLoader, Any]:
+    """The loader and the document's root node, or a located :class:`ConfigError` (syntax, a
+    refused character or construct)."""
     loader = None
     try:
         loader = ConfigLoader(text)  # reads the whole text: refuses control characters here
@@ -128,6 +121,20 @@ def compose(text: str, file: str) -> tuple[YamlDoc, list[ConfigIssue]]:
     finally:
         if loader is not None:
             loader.dispose()
+    return loader, node
+
+
+def compose(text: str, file: str) -> tuple[YamlDoc, list[ConfigIssue]]:
+    """Parse ``text`` keeping marks; return the document and its non-fatal issues.
+
+    Raises :class:`ConfigError` when the file cannot be read past a point (syntax, an
+    alias, a forbidden character, too deep). Duplicate keys (the first one is kept),
+    non-text keys and values that cannot be built are returned as issues, so a checker
+    can go on reporting the rest of the file; :func:`parse_yaml` raises on them.
+    """
+    doc = YamlDoc(file, None)
+    issues: list[ConfigIssue] = []
+    loader, node = _single_node(text, file)
 
     def value(n: yaml.Node) -> Any:
         try:
@@ -217,7 +224,7 @@ def require_mapping(doc: YamlDoc, empty_hint: str) -> dict[Any, Any]:
     if not isinstance(doc.data, Mapping):
         raise ConfigError([doc.issue((), f"the file must be a mapping of keys, not a "
                                          f"{_kind(doc.data)} (hint: {empty_hint})")])
-    return doc.data
+    return dict(doc.data)
 
 
 def _kind(value: Any) -> str:

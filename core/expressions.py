@@ -64,7 +64,7 @@ def _whole(value: Any) -> bool:
 
 
 def _power(a: Any, b: Any) -> Any:
-    if isinstance(b, int | float | Decimal) and abs(b) > MAX_EXPONENT:
+    if isinstance(b, int | float | Decimal) and abs(b) > MAX_EXPONENT:  # type: ignore[operator]
         raise GuardLimit(f"exponent {b} is over the limit of {MAX_EXPONENT}")
     if _whole(a) and _whole(b) and b > 0 and abs(a).bit_length() * b > MAX_INT_BITS:
         raise GuardLimit(f"{a} ** {b} has more than {MAX_INT_BITS} bits (the limit for whole numbers)")
@@ -143,7 +143,7 @@ def _apply(node: ast.AST, source: str, problems: list[tuple[int, str]], *args: A
     except GuardLimit as exc:
         text = ast.get_source_segment(source, node) or ""
         hint = " (hint: guards compare values; keep constants small)" if "limit" in str(exc) else ""
-        problems.append((node.col_offset, f"{text} is refused: {exc}{hint}"))
+        problems.append((getattr(node, "col_offset", 0), f"{text} is refused: {exc}{hint}"))
     except (ArithmeticError, TypeError, ValueError):
         pass  # 1/0, 'a' - 1 …: left to evaluation, which reports them
     return _NOT_CONSTANT

@@ -15,6 +15,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
+from alembic.script import Script
 from flask import Flask
 
 from core.db import db
@@ -30,8 +31,8 @@ def locations(app: Flask) -> list[tuple[str, Path]]:
     dv = dovetail(app)
     out = [("core", CORE_VERSIONS)]
     for p in dv.registry.plugins:
-        if p.manifest.migrations:
-            out.append((p.name, Path(p.manifest.migrations)))
+        if p.loaded.migrations:
+            out.append((p.name, Path(p.loaded.migrations)))
     return out
 
 
@@ -90,7 +91,7 @@ def revision(app: Flask, name: str, message: str) -> str:
         cfg.set_main_option("file_template", f"{len(existing) + 1:04d}_%%(slug)s")
         script = command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id,
                                   version_path=str(path))
-    return script.path if script else str(path)
+    return script.path if isinstance(script, Script) else str(path)
 
 
 def pending_diff(app: Flask, name: str) -> list[Any]:

@@ -195,7 +195,7 @@ def startable(names: Iterable[str], available: Mapping[str, Available]) -> list[
     while changed:
         changed = False
         for n in list(keep):
-            if any(d not in keep for d in available[n].manifest.depends):
+            if any(d not in keep for d in available[n].loaded.depends):
                 keep.remove(n)
                 changed = True
     return keep
@@ -353,7 +353,7 @@ def enable(config_dir: str | Path | None, name: str, obj: Any = None) -> str:
     enabled = read_enabled(config_dir)
     if name in enabled:
         return f"Plugin '{name}' is already enabled."
-    missing = [d for d in av.manifest.depends if d not in enabled]
+    missing = [d for d in av.loaded.depends if d not in enabled]
     if missing:
         how = " ".join(f"'dovetail plugins enable {d}'" for d in missing if d in available)
         absent = [d for d in missing if d not in available]
@@ -375,7 +375,7 @@ def enable(config_dir: str | Path | None, name: str, obj: Any = None) -> str:
 
 def dependents_of(name: str, enabled: Iterable[str], available: Mapping[str, Available]) -> list[str]:
     return sorted(n for n in enabled if n != name and n in available and available[n].manifest
-                  and name in available[n].manifest.depends)
+                  and name in available[n].loaded.depends)
 
 
 def disable(config_dir: str | Path | None, name: str, dry_run: bool = False,
@@ -420,7 +420,7 @@ def _impact(config_dir: str | Path | None, name: str, enabled: list[str],
     contrib = contributions(app, name)
     counts = _row_counts(app, contrib["tables"]) if counts_ok else None
     optional_users = sorted(n for n in enabled if n != name and n in available and available[n].manifest
-                            and name in available[n].manifest.optional)
+                            and name in available[n].loaded.optional)
     lines = [f"Dry run: disabling '{name}' would remove:"]
     lines += [line for line in _format({k: v for k, v in contrib.items() if k != "tables"}, None)]
     tables = contrib["tables"]
@@ -498,6 +498,12 @@ def edit_enabled_text(text: str, new: list[str], file: str = "dovetail.yaml") ->
         at = _line_start(text, first_key.start_mark.index)
         return text[:at] + f"{indent}enabled: {_flow(new)}\n" + text[at:]
     ekey, enode = found
+    return _set_enabled_value(text, ekey, enode, new, file)
+
+
+def _set_enabled_value(text: str, ekey: yaml.Node, enode: yaml.Node, new: list[str], file: str) -> str:
+    """``text`` with the value of an existing ``enabled:`` key set to ``new``: a null or flow list is
+    replaced, a block list edited line by line (comments and order of kept items survive)."""
     if isinstance(enode, yaml.ScalarNode) and enode.tag == NULL_TAG:
         start, end = enode.start_mark.index, enode.end_mark.index
         if start == end:
@@ -543,7 +549,6 @@ def edit_enabled_text(text: str, new: list[str], file: str = "dovetail.yaml") ->
         cursor = max(cursor, e)
     pieces.append(text[cursor:])
     return "".join(pieces)
-
 
 def _strip_enabled(data: Any) -> Any:
     if isinstance(data, dict) and isinstance(data.get("plugins"), dict):

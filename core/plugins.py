@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 import pluggy
+from flask import Blueprint as FlaskBlueprint
 
 from core import PROJECT, hookspecs
 from core.errors import ConfigError, ConfigIssue, PluginError
@@ -52,6 +53,13 @@ class Available:
     module: ModuleType | None = None
     manifest: PluginManifest | None = None
     error: str | None = None
+
+    @property
+    def loaded(self) -> PluginManifest:
+        """The manifest of a plugin that loaded (every resolved plugin has one)."""
+        if self.manifest is None:
+            raise PluginError(self.name, self.error or "its manifest could not be read")
+        return self.manifest
 
 
 def _import_error_text(exc: BaseException) -> str:
@@ -111,6 +119,13 @@ def resolve(enabled: Iterable[str], available: Mapping[str, Available],
             config_doc: Any = None) -> list[Available]:
     """Return the enabled plugins in dependency order, or raise naming the problem."""
     enabled = list(enabled)
+    seen = _check_enabled(enabled, available, config_doc)
+    return [available[n] for n in _load_order(enabled, available, seen)]
+
+
+def _check_enabled(enabled: list[str], available: Mapping[str, Available], config_doc: Any) -> set[str]:
+    """The enabled names, each once, known, loadable and with its ``depends`` enabled; else a
+    :class:`PluginError` located in dovetail.yaml when ``config_doc`` is given."""
 
     def where(i: int) -> str:
         if config_doc is None:
@@ -129,20 +144,25 @@ def resolve(enabled: Iterable[str], available: Mapping[str, Available],
             raise PluginError(name, f"unknown plugin in plugins.enabled{where(i)}",
                               f"available plugins: {known}; is its package installed?")
         if available[name].error:
-            raise PluginError(name, available[name].error,
+            raise PluginError(name, available[name].error or "it could not be loaded",
                               f"fix the plugin or disable it with 'dovetail plugins disable {name}'")
     for name in enabled:
-        for dep in available[name].manifest.depends:
+        for dep in available[name].loaded.depends:
             if dep not in seen:
                 hint = (f"enable it with 'dovetail plugins enable {dep}'" if dep in available
                         else f"'{dep}' is not installed")
                 raise PluginError(name, f"depends on '{dep}', which is not enabled", hint)
+    return seen
+
+
+def _load_order(enabled: list[str], available: Mapping[str, Available], seen: set[str]) -> list[str]:
+    """Names in dependency order (a dependency before its dependants); a cycle is an error."""
     order: list[str] = []
     state: dict[str, int] = {}
 
     def needs(name: str, target: str, path: frozenset[str] = frozenset()) -> bool:
         """Does ``name`` depend on ``target`` through hard ``depends`` (transitively)?"""
-        deps = available[name].manifest.depends
+        deps = available[name].loaded.depends
         return target in deps or any(d not in path and d in available and needs(d, target, path | {name})
                                      for d in deps)
 
@@ -154,7 +174,7 @@ def resolve(enabled: Iterable[str], available: Mapping[str, Available],
             raise PluginError(name, "dependency cycle: " + " -> ".join(cycle),
                               "remove one of these dependencies")
         state[name] = 1
-        manifest = available[name].manifest
+        manifest = available[name].loaded
         # An optional plugin loads first unless it depends on this one (orders lists
         # marketing as optional while marketing depends on orders): a hard edge wins.
         deps = list(manifest.depends) + [o for o in manifest.optional if o in seen and not needs(o, name)]
@@ -165,7 +185,7 @@ def resolve(enabled: Iterable[str], available: Mapping[str, Available],
 
     for name in enabled:
         visit(name, [])
-    return [available[n] for n in order]
+    return order
 
 
 @dataclass
@@ -173,7 +193,7 @@ class Registry:
     """Everything the enabled plugins contributed, checked and frozen."""
 
     plugins: list[Available] = field(default_factory=list)
-    models: dict[str, list[type]] = field(default_factory=dict)
+    models: dict[str, list[type[Any]]] = field(default_factory=dict)
     permissions: dict[str, tuple[Permission, str]] = field(default_factory=dict)
     menu: list[tuple[MenuItem, str]] = field(default_factory=list)
     api_blueprints: list[tuple[Any, str]] = field(default_factory=list)
@@ -221,8 +241,8 @@ def build_manager(plugins: list[Available], core_plugins: Iterable[ModuleType]) 
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
     for p in plugins:
-        if p.manifest.hookspecs is not None:
-            pm.add_hookspecs(p.manifest.hookspecs)
+        if p.loaded.hookspecs is not None:
+            pm.add_hookspecs(p.loaded.hookspecs)
     for mod in core_plugins:
         pm.register(mod, name=f"{CORE_NAME}:{mod.__name__}")
     for p in plugins:
@@ -311,11 +331,8 @@ def _collect_commands(pm: pluggy.PluginManager, reg: Registry) -> None:
         reg.commands.append((cmd, owner))
 
 
-def collect(pm: pluggy.PluginManager, plugins: list[Available]) -> Registry:
-    """Gather and validate all start-up registrations."""
-    from flask import Blueprint as FlaskBlueprint
-
-    reg = Registry(plugins=plugins)
+def _collect_models_and_permissions(pm: pluggy.PluginManager, reg: Registry) -> None:
+    """Tables named ``<plugin>_…``; permissions in the plugin's namespace, each declared once."""
     for model, owner in _collect(pm, "register_models", type):
         table = getattr(model, "__tablename__", "")
         if owner != CORE_NAME and not table.startswith(owner + "_"):
@@ -327,6 +344,10 @@ def collect(pm: pluggy.PluginManager, plugins: list[Available]) -> Registry:
             raise PluginError(owner, f"duplicate permission '{perm.name}'",
                               f"already declared by '{reg.permissions[perm.name][1]}'")
         reg.permissions[perm.name] = (perm, owner)
+
+
+def _collect_blueprints_and_menu(pm: pluggy.PluginManager, reg: Registry) -> None:
+    """API and web blueprints (names and URL prefixes claimed once), menu keys (once, in the namespace)."""
     prefixes: dict[str, str] = {"name:core": CORE_NAME}  # the core's own API blueprint
     for bp, owner in _collect(pm, "register_blueprints", FlaskBlueprint):
         prefix = bp.url_prefix or ""
@@ -352,7 +373,10 @@ def collect(pm: pluggy.PluginManager, plugins: list[Available]) -> Registry:
         menu_keys[item.key] = owner
         reg.menu.append((item, owner))
     reg.menu.sort(key=lambda pair: (pair[0].order, pair[0].key))
-    _collect_commands(pm, reg)
+
+
+def _collect_events_and_jobs(pm: pluggy.PluginManager, reg: Registry) -> None:
+    """Event types, outbox kinds and jobs: in the plugin's namespace, each declared once."""
     for et, owner in _collect(pm, "register_event_types", EventType):
         _check_prefix(owner, et.name, "event type")
         if et.name in reg.event_types:
@@ -372,6 +396,10 @@ def collect(pm: pluggy.PluginManager, plugins: list[Available]) -> Registry:
         if job.every is not None and job.every < 1:
             raise PluginError(owner, f"job '{job.name}' runs every {job.every} s", "give 'every' in whole seconds >= 1")
         reg.jobs[job.name] = (job, owner)
+
+
+def _collect_workflow_and_reports(pm: pluggy.PluginManager, reg: Registry) -> None:
+    """Workflow actions and entities, custom-field entities and reports, each registered once."""
     for action, owner in _collect(pm, "register_workflow_actions", WorkflowAction):
         _check_prefix(owner, action.name, "workflow action")
         if action.name in reg.actions:
@@ -391,6 +419,16 @@ def collect(pm: pluggy.PluginManager, plugins: list[Available]) -> Registry:
         if rep.key in reg.reports:
             raise PluginError(owner, f"duplicate report '{rep.key}'")
         reg.reports[rep.key] = (rep, owner)
+
+
+def collect(pm: pluggy.PluginManager, plugins: list[Available]) -> Registry:
+    """Gather and validate all start-up registrations."""
+    reg = Registry(plugins=plugins)
+    _collect_models_and_permissions(pm, reg)
+    _collect_blueprints_and_menu(pm, reg)
+    _collect_commands(pm, reg)
+    _collect_events_and_jobs(pm, reg)
+    _collect_workflow_and_reports(pm, reg)
     return reg
 
 

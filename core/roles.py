@@ -36,9 +36,10 @@ def load_roles(path: Path | str, display: str, registry: Any, available: Mapping
     try:
         doc, roles = read_roles(path, display, text=text)
     except ConfigError as exc:
-        doc = _readable(exc, path, display, text)
-        if doc is None:
+        readable = _readable(exc, path, display, text)
+        if readable is None:
             raise
+        doc = readable
         issues = list(exc.issues)
         try:
             check_role_permissions(_permissions_only(doc), doc, registry, available)

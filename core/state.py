@@ -17,4 +17,4 @@ def dovetail(app: Flask | None = None) -> Dovetail:
 
     Without ``app``, the current app's (an application context is needed).
     """
-    return (app or current_app).extensions[EXTENSION]  # type: ignore[no-any-return]
+    return (app or current_app).extensions[EXTENSION]

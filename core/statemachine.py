@@ -12,11 +12,12 @@ rolls all of it back and re-raises.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -83,7 +84,7 @@ class Machine:
     transitions: Mapping[str, Transition]
     source: str = "built-in"
     version: str = ""
-    state_map: Mapping[str, str] = field(default_factory=dict)
+    state_map: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def initial(self) -> str:

@@ -34,7 +34,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
@@ -117,6 +117,22 @@ def package_dir(module: ModuleType) -> tuple[Path, bool]:
 # ---------------------------------------------------------------------------
 
 
+def _dependency_problems(name: str, m: Any, available: Mapping[str, Any]) -> list[str]:
+    """``depends``/``optional`` are tuples of names, never the plugin itself, dependencies installed."""
+    problems = []
+    for kind in ("depends", "optional"):
+        value = getattr(m, kind)
+        if not isinstance(value, tuple) or not all(isinstance(d, str) for d in value):
+            problems.append(f"{kind} must be a tuple of plugin names, got {value!r}")
+            continue
+        if name in value:
+            problems.append(f"{kind} names the plugin itself")
+        for d in value:
+            if kind == "depends" and d not in available:
+                problems.append(f"depends on '{d}', which is not installed")
+    return problems
+
+
 def manifest_problems(name: str, available: Mapping[str, Any]) -> list[str]:
     av = available.get(name)
     if av is None:
@@ -130,16 +146,7 @@ def manifest_problems(name: str, available: Mapping[str, Any]) -> list[str]:
         problems.append(f"name '{m.name}' must be lower-case letters, digits and '_'")
     if not isinstance(m.version, str) or not VERSION_RE.match(m.version):
         problems.append(f"version {m.version!r} is not a release number like '1.0.0'")
-    for kind in ("depends", "optional"):
-        value = getattr(m, kind)
-        if not isinstance(value, tuple) or not all(isinstance(d, str) for d in value):
-            problems.append(f"{kind} must be a tuple of plugin names, got {value!r}")
-            continue
-        if name in value:
-            problems.append(f"{kind} names the plugin itself")
-        for d in value:
-            if kind == "depends" and d not in available:
-                problems.append(f"depends on '{d}', which is not installed")
+    problems += _dependency_problems(name, m, available)
     both = set(m.depends) & set(m.optional)
     if both:
         problems.append(f"{', '.join(sorted(both))} listed in both depends and optional")
@@ -311,6 +318,13 @@ def permission_problems(name: str, available: Mapping[str, Any], registry: Any,
         elif ns != name and ns in m.optional and ns in registry.enabled_names and perm not in declared:
             problems.append(f"uses permission '{perm}' ({', '.join(places[:3])}), which '{ns}' "
                             "does not declare")
+    return problems + contribution_permission_problems(name, registry)
+
+
+def contribution_permission_problems(name: str, registry: Any) -> list[str]:
+    """Permissions the plugin's menu entries, reports and built-in workflows need are declared."""
+    declared = registry.permissions
+    problems: list[str] = []
     for item, owner in registry.menu:
         if owner == name and item.permission and item.permission not in declared:
             problems.append(f"menu entry '{item.key}' needs undeclared permission '{item.permission}'")
@@ -322,10 +336,10 @@ def permission_problems(name: str, available: Mapping[str, Any], registry: Any,
         if owner != name or not ent.default_workflow:
             continue
         for tkey, t in (ent.default_workflow.get("transitions") or {}).items():
-            perm = (t or {}).get("permission")
-            if perm and perm not in declared:
+            tperm = (t or {}).get("permission")
+            if tperm and tperm not in declared:
                 problems.append(f"built-in workflow '{key}' transition '{tkey}' needs undeclared "
-                                f"permission '{perm}'")
+                                f"permission '{tperm}'")
     return problems
 
 
@@ -457,10 +471,10 @@ def migration_problems(app: Any, name: str) -> list[str]:
     reg = dovetail(app).registry
     av = next(p for p in reg.plugins if p.name == name)
     tables = {t.name for t in reg.tables_of(name)}
-    if av.manifest.migrations is None:
+    if av.loaded.migrations is None:
         return [f"owns tables {', '.join(sorted(tables))} but declares no migrations folder"] if tables else []
-    if tables and not list(Path(av.manifest.migrations).glob("*.py")):
-        return [f"owns tables but {av.manifest.migrations} holds no revision"]
+    if tables and not list(Path(av.loaded.migrations).glob("*.py")):
+        return [f"owns tables but {av.loaded.migrations} holds no revision"]
     problems: list[str] = []
     migrate.upgrade_all(app)
 
@@ -763,10 +777,7 @@ class PluginConformance:
         extra = dict(dovetail_extra_plugins or {})
         available = available_plugins(extra)
 
-        class Env:
-            pass
-
-        env = Env()
+        env: Any = SimpleNamespace()
         env.available = available
         env.extra = extra
         env.config_dir = dovetail_config_dir

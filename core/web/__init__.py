@@ -147,7 +147,7 @@ def _end_sessions_on_credential_change(db_session: Session, _ctx: Any) -> None:
     for obj in db_session.dirty:
         if not isinstance(obj, User):
             continue
-        attrs = inspect(obj).attrs
+        attrs: Any = inspect(obj).attrs
         if attrs.password_hash.history.has_changes() or (
                 attrs.active.history.has_changes() and not obj.active):
             ids.add(obj.id)
@@ -229,7 +229,7 @@ def html_error(exc: Exception):
     elif isinstance(exc, HTTPException):
         if exc.code in (301, 302, 303, 307, 308):
             return exc
-        status, message = exc.code or 500, exc.description
+        status, message = exc.code or 500, exc.description or ""
     else:
         current_app.logger.exception("unhandled error on %s", request.path)
         status, message = 500, gettext("Internal error; it has been logged.")
