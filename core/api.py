@@ -482,7 +482,7 @@ class ListArgs(Schema):
                                       f"{', '.join(allowed)}.", field_name="sort")
 
 
-def apply_sort(stmt: Select, model: type, sort: str | None, default: str = "-id") -> Select:
+def apply_sort(stmt: Select, model: type[Any], sort: str | None, default: str = "-id") -> Select:
     """Sort by a field already checked against the whitelist in :class:`ListArgs`."""
     key = sort or default
     col = getattr(model, key.lstrip("-"))

@@ -395,7 +395,7 @@ def authenticate(username: str, password: str, ip: str | None) -> User:
     if receipt is None:
         raise TooManyRequests("Too many failed logins; try again later.")
     user = user_by_name(name)
-    if not verify_password(user, password) or not user.active:
+    if not verify_password(user, password) or user is None or not user.active:
         raise Unauthorized(INVALID_LOGIN)  # the attempt counted above stays a failure
     throttle.reset(ukey)
     throttle.release({k: v for k, v in receipt.items() if k != ukey})

@@ -33,7 +33,7 @@ from core.errors import NotFound
 from core.models import PersonalAccess, User
 
 
-def scope_clause(model: type, user: User) -> ColumnElement[bool] | None:
+def scope_clause(model: type[Any], user: User) -> ColumnElement[bool] | None:
     """The WHERE clause restricting ``model`` to ``user``'s scope (None: no restriction)."""
     scope = scope_of(user)
     if scope == "all":
@@ -53,7 +53,7 @@ def scope_clause(model: type, user: User) -> ColumnElement[bool] | None:
     return None
 
 
-def select_for(model: type, permission: str | None = None, user: User | None = None) -> Select:
+def select_for(model: type[Any], permission: str | None = None, user: User | None = None) -> Select:
     """``SELECT model`` limited to what the current user may see (checks ``permission``)."""
     if permission:
         user = require(permission) if user is None else user
@@ -61,18 +61,18 @@ def select_for(model: type, permission: str | None = None, user: User | None = N
         from core.auth import require_user
 
         user = require_user()
-    stmt = select(model)
+    stmt: Select = select(model)
     clause = scope_clause(model, user)
     return stmt if clause is None else stmt.where(clause)
 
 
-def restrict(stmt: Select, model: type, user: User) -> Select:
+def restrict(stmt: Select, model: type[Any], user: User) -> Select:
     """Add ``user``'s scope for ``model`` to an existing statement (reports, joins)."""
     clause = scope_clause(model, user)
     return stmt if clause is None else stmt.where(clause)
 
 
-def visible(model: type, record: Any, user: User) -> bool:
+def visible(model: type[Any], record: Any, user: User) -> bool:
     clause = scope_clause(model, user)
     if clause is None:
         return True
@@ -80,7 +80,7 @@ def visible(model: type, record: Any, user: User) -> bool:
     return db.session.scalar(select(pk).where(pk == record.id, clause)) is not None
 
 
-def get_for(model: type, record_id: Any, permission: str | None = None,
+def get_for(model: type[Any], record_id: Any, permission: str | None = None,
             user: User | None = None, *, label: str | None = None) -> Any:
     """One record the user may see, else 404 (never reveal that it exists)."""
     stmt = select_for(model, permission, user).where(model.id == record_id)
@@ -120,12 +120,12 @@ def mask_value(value: Any, kind: str) -> Any:
     return text[:1] + "****"
 
 
-def can_read_personal(model: type, user: User | None) -> bool:
+def can_read_personal(model: type[Any], user: User | None) -> bool:
     perm = getattr(model, "__personal_permission__", None)
     return perm is None or has_permission(user, perm)
 
 
-def mask(model: type, data: dict[str, Any], user: User | None) -> dict[str, Any]:
+def mask(model: type[Any], data: dict[str, Any], user: User | None) -> dict[str, Any]:
     """Mask personal fields of one dumped record for users without the right."""
     fields = getattr(model, "__personal_fields__", None)
     if not fields or can_read_personal(model, user):
@@ -137,7 +137,7 @@ def mask(model: type, data: dict[str, Any], user: User | None) -> dict[str, Any]
     return out
 
 
-def log_personal_access(model: type, ids: Iterable[Any], user: User | None,
+def log_personal_access(model: type[Any], ids: Iterable[Any], user: User | None,
                         channel: str | None = None) -> None:
     """Record that ``user`` saw these records' personal data unmasked."""
     ids = [i for i in ids if i is not None]
@@ -150,7 +150,7 @@ def log_personal_access(model: type, ids: Iterable[Any], user: User | None,
                                   channel=channel[:200]))
 
 
-def dump(schema: Any, obj: Any, model: type, user: User | None, *, many: bool = False,
+def dump(schema: Any, obj: Any, model: type[Any], user: User | None, *, many: bool = False,
          channel: str | None = None) -> Any:
     """Serialise with ``schema`` then mask; logs unmasked personal access."""
     data = schema.dump(obj, many=many)
