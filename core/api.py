@@ -640,7 +640,9 @@ class AuditSchema(Schema):
     before = fields.Raw(allow_none=True)
     after = fields.Raw(allow_none=True)
     note = fields.String(allow_none=True)
-    hash = fields.String()
+    sealed_seq = fields.Integer(allow_none=True, metadata={
+        "description": "Position in the hash chain; null until the entry is sealed"})
+    hash = fields.String(allow_none=True, metadata={"description": "Null until the entry is sealed"})
 
 
 class AuditArgs(ListArgs):
