@@ -44,33 +44,16 @@ class Dovetail:
         return plugin in self.registry.enabled_names
 
     def all_tables(self) -> list[Any]:
-        tables = []
+        tables: list[Any] = []
         for models in self.registry.models.values():
             tables.extend(m.__table__ for m in models)
         return tables
 
 
-def create_app(config_dir: str | Path | None = None, *, config: Mapping[str, Any] | None = None,
-               plugins: Iterable[str] | None = None,
-               extra_plugins: Mapping[str, ModuleType | str] | None = None,
-               testing: bool = False) -> Flask:
-    """Build the app.
-
-    ``config_dir``: folder holding dovetail.yaml/roles.yaml (default ``DOVETAIL_CONFIG``
-    or ``./config``). ``config``: overrides (``database_url``, ``roles``, ``settings`` …).
-    ``plugins``: the enabled set (overrides dovetail.yaml). ``extra_plugins``: modules to
-    make available besides the entry points (tests).
-    Raises :class:`ConfigError` or :class:`PluginError` with a message naming the culprit.
-    """
-    overrides = dict(config or {})
-    if plugins is not None:
-        overrides["enabled"] = list(plugins)
-    cfg = load_config(config_dir, overrides=overrides, testing=testing)
-    available = discover(extra_plugins)
-    ordered = resolve(cfg.enabled, available, cfg.main_doc)
-    pm = build_manager(ordered, [builtin])
-    registry = collect(pm, ordered)
-
+def _validate_settings(cfg: Config, registry: Registry, available: Mapping[str, Available],
+                       ordered: list[Available]) -> None:
+    """Each plugin's ``settings:`` section checked against its schema (into ``registry.settings``);
+    a section for an unknown plugin is refused. Every mistake is reported in one ConfigError."""
     issues: list[ConfigIssue] = []
     for name in cfg.settings:
         if name not in registry.enabled_names and name not in available:
@@ -81,15 +64,15 @@ def create_app(config_dir: str | Path | None = None, *, config: Mapping[str, Any
     for p in ordered:
         try:
             registry.settings[p.name] = validate_plugin_settings(cfg, p.name,
-                                                                 p.manifest.settings_schema)
+                                                                 p.loaded.settings_schema)
         except ConfigError as exc:
             issues.extend(exc.issues)
     if issues:
         raise ConfigError(issues)
-    check_roles(cfg, registry, available)
-    extras.check_database_driver(cfg.database_url)
-    registry.freeze()
 
+
+def _new_flask(cfg: Config, testing: bool) -> Flask:
+    """The Flask object with the settings from ``cfg`` (and ProxyFix behind trusted proxies)."""
     app = Flask("dovetail", instance_path=str(cfg.instance_path),
                 template_folder=str(Path(__file__).parent / "web" / "templates"),
                 static_folder=str(Path(__file__).parent / "web" / "static"))
@@ -113,38 +96,13 @@ def create_app(config_dir: str | Path | None = None, *, config: Mapping[str, Any
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
-    from core.web.security import SessionInterface, add_security_headers, cdn_origin
+    return app
 
-    app.session_interface = SessionInterface()
-    accesslog.install()
-    redis_client = None
-    if cfg.redis_url:
-        redis = extras.require("redis", "DOVETAIL_REDIS_URL (a Redis-backed queue)")
-        redis_client = redis.Redis.from_url(cfg.redis_url)
-    app.extensions[EXTENSION] = Dovetail(cfg, pm, registry, available, redis_client)
 
-    db.init_app(app)
-    with app.app_context():
-        configure_engine(db.engine)
-    audit.install()
-
-    from core import reports  # noqa: F401 - registers /api/v1/reports on the core blueprint
-    from core.api import handle_error, init_api
-
-    api = init_api(app)
-    for bp, _owner in registry.api_blueprints:
-        api.register_blueprint(bp, url_prefix="/api/v1" + (bp.url_prefix or ""))
-
-    from core.api import core_blp
-    from core.web import csrf, init_web
-
-    init_web(app)
-    app.register_blueprint(reports.web_bp)
-    # The API authenticates with bearer tokens, never cookies: CSRF does not apply to it.
-    for bp in [core_blp] + [b for b, _ in registry.api_blueprints]:
-        csrf.exempt(bp)
-    for bp, _owner in registry.web_blueprints:
-        app.register_blueprint(bp)
+def _install_handlers(app: Flask, api: Any, registry: Registry) -> None:
+    """Error pages and JSON errors, security headers, /healthz, the personal-access log, rollback."""
+    from core.api import handle_error
+    from core.web.security import add_security_headers, cdn_origin
 
     @app.errorhandler(Exception)
     def _any_error(exc: Exception):
@@ -197,6 +155,69 @@ def create_app(config_dir: str | Path | None = None, *, config: Mapping[str, Any
     def _rollback_leftovers(exc: BaseException | None) -> None:
         if exc is not None:
             db.session.rollback()
+
+
+def create_app(config_dir: str | Path | None = None, *, config: Mapping[str, Any] | None = None,
+               plugins: Iterable[str] | None = None,
+               extra_plugins: Mapping[str, ModuleType | str] | None = None,
+               testing: bool = False) -> Flask:
+    """Build the app.
+
+    ``config_dir``: folder holding dovetail.yaml/roles.yaml (default ``DOVETAIL_CONFIG``
+    or ``./config``). ``config``: overrides (``database_url``, ``roles``, ``settings`` …).
+    ``plugins``: the enabled set (overrides dovetail.yaml). ``extra_plugins``: modules to
+    make available besides the entry points (tests).
+    Raises :class:`ConfigError` or :class:`PluginError` with a message naming the culprit.
+    """
+    overrides = dict(config or {})
+    if plugins is not None:
+        overrides["enabled"] = list(plugins)
+    cfg = load_config(config_dir, overrides=overrides, testing=testing)
+    available = discover(extra_plugins)
+    ordered = resolve(cfg.enabled, available, cfg.main_doc)
+    pm = build_manager(ordered, [builtin])
+    registry = collect(pm, ordered)
+
+    _validate_settings(cfg, registry, available, ordered)
+    check_roles(cfg, registry, available)
+    extras.check_database_driver(cfg.database_url)
+    registry.freeze()
+
+    app = _new_flask(cfg, testing)
+    from core.web.security import SessionInterface
+
+    app.session_interface = SessionInterface()
+    accesslog.install()
+    redis_client = None
+    if cfg.redis_url:
+        redis = extras.require("redis", "DOVETAIL_REDIS_URL (a Redis-backed queue)")
+        redis_client = redis.Redis.from_url(cfg.redis_url)
+    app.extensions[EXTENSION] = Dovetail(cfg, pm, registry, available, redis_client)
+
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+    audit.install()
+
+    from core import reports  # noqa: F401 - registers /api/v1/reports on the core blueprint
+    from core.api import init_api
+
+    api = init_api(app)
+    for bp, _owner in registry.api_blueprints:
+        api.register_blueprint(bp, url_prefix="/api/v1" + (bp.url_prefix or ""))
+
+    from core.api import core_blp
+    from core.web import csrf, init_web
+
+    init_web(app)
+    app.register_blueprint(reports.web_bp)
+    # The API authenticates with bearer tokens, never cookies: CSRF does not apply to it.
+    for bp in [core_blp] + [b for b, _ in registry.api_blueprints]:
+        csrf.exempt(bp)
+    for bp, _owner in registry.web_blueprints:
+        app.register_blueprint(bp)
+
+    _install_handlers(app, api, registry)
 
     pm.hook.app_ready(app=app)
     from core import activation
