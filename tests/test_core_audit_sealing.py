@@ -284,3 +284,18 @@ def test_migration_core_0005_keeps_an_existing_chain_and_refuses_to_drop_unseale
         db.session.remove()
         migrate.downgrade(app, "core", "core_0004")
         assert "sealed_seq" not in _columns()
+
+
+def test_the_api_lists_sealed_and_unsealed_entries_as_documented(app, admin_api):
+    audit.record(db.session, "note", "core_test", "sealed")
+    db.session.commit()
+    audit.seal(db.session)
+    audit.record(db.session, "note", "core_test", "unsealed")
+    db.session.commit()
+    r = admin_api.get("/api/v1/audit?entity=core_test&sort=id")
+    assert r.status_code == 200, r.json
+    assert [(i["entity_id"], i["sealed_seq"], i["hash"] is None) for i in r.json["items"]] == \
+        [("sealed", 1, False), ("unsealed", None, True)]
+    doc = conformance.closed_schemas(admin_api.get("/api/v1/openapi.json").json)
+    schema = doc["paths"]["/api/v1/audit"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert conformance.body_problems(doc, schema, r.json) == []
