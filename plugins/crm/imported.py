@@ -15,9 +15,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, case, insert, select, update
+from sqlalchemy import bindparam, case, select, update
 
 from core.db import db, quantize, utcnow
+from core.importer import bulk_insert
 from plugins.crm.history import not_counted_states, order_summary
 from plugins.crm.models import Customer, Purchase
 
@@ -53,8 +54,7 @@ def record_imported(orders: list[Any]) -> int:
         m[1] += total
         if placed is not None and (m[2] is None or placed > m[2]):
             m[2] = placed
-    if rows:
-        db.session.execute(insert(Purchase.__table__), rows)
+    bulk_insert(Purchase.__table__, rows)
     if moved:
         c = Customer.__table__.c
         last = bindparam("b_last", type_=c.last_purchase_at.type)

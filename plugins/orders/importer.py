@@ -25,11 +25,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from marshmallow import Schema, fields, validate
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -39,7 +40,7 @@ from core.auth import normalize_username
 from core.db import db, quantize, utcnow
 from core.errors import Conflict, DovetailError
 from core.events import emit
-from core.importer import ImportReport, Problems, RowImport, run_import
+from core.importer import ImportReport, Problems, RowImport, bulk_insert, run_import
 from core.models import User
 from core.state import dovetail
 from core.statemachine import machine_for
@@ -64,6 +65,7 @@ ORDER_BATCH = 500
 MAX_AMOUNT = Decimal("1e10")
 
 
+@lru_cache(maxsize=4096)  # the lines of one order repeat its date
 def parse_when(text: str) -> datetime:
     """``2026-01-31``, ``2026/01/31``, ``2026-01-31 14:05[:09]`` or ISO → a naive datetime."""
     raw = text.strip().replace("/", "-").replace("T", " ")
@@ -304,9 +306,12 @@ class OrderImport(RowImport):
                            **{c: placed if c in stamps else None for c in STAMP_COLUMNS},
                            "created_at": now, "updated_at": now, "created_by_id": actor})
             totals.append((total, placed, head["status"]))
-        table = Order.__table__
-        ids = list(db.session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
-                                      orders).scalars())
+        # One bulk INSERT and one SELECT for the ids (INSERT … RETURNING of 500 rows would be
+        # one statement of 10,000 parameters for the driver to parse).
+        bulk_insert(Order.__table__, orders)
+        by_number = dict(db.session.execute(select(Order.number, Order.id).where(
+            Order.number.in_([o["number"] for o in orders]))).all())
+        ids = [by_number[o["number"]] for o in orders]
         lines, payments = [], []
         for oid, g, (total, placed, status) in zip(ids, groups, totals, strict=True):
             for pos, r in enumerate(g):
@@ -323,18 +328,15 @@ class OrderImport(RowImport):
                 payments.extend({"order_id": oid, "kind": kind, "amount": total, "method": "import",
                                  "reference": None, "return_id": None, "paid_at": placed, "created_at": now,
                                  "updated_at": now, "created_by_id": actor} for kind in kinds)
-        db.session.execute(insert(OrderLine.__table__), lines)
-        if payments:
-            db.session.execute(insert(Payment.__table__), payments)
+        bulk_insert(OrderLine.__table__, lines)
+        bulk_insert(Payment.__table__, payments)
         record(db.session, "import", "order", f"{ids[0]}-{ids[-1]}", after={
             "orders": len(ids), "lines": len(lines), "ids": ids, "file": self.source},
             note=f"historical import of {len(ids)} orders ({len(lines)} lines)")
         loaded = list(db.session.scalars(select(Order).where(Order.id.in_(ids)).order_by(Order.id)
                                          .options(selectinload(Order.lines), selectinload(Order.adjustments))))
         announce_imported(loaded)
-        db.session.flush()
-        for order in loaded:  # keep memory flat over large files
-            db.session.expunge(order)
+        db.session.flush()  # the session holds clean objects weakly: nothing to expunge
 
 
 def announce_imported(orders: list[Order]) -> None:

@@ -61,7 +61,7 @@ def test_import_custom_columns_with_row_errors(app, org, runner, tmp_path):
                  "乙,13800000002,9bad,gold\n"
                  "丙,13800000003,,platinum\n", encoding="utf-8")
     r = runner.invoke(["import", "customers", str(f)])
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 2, r.output  # rows were rejected
     assert "3 rows read: 1 created" in r.stdout
     assert "line 3, column custom.wechat_id:" in r.stderr
     assert "line 4, column custom.vip_level:" in r.stderr
