@@ -165,12 +165,11 @@ class OrdersView(MethodView):
                                  "schema": {"type": "string", "maxLength": 128},
                                  "description": "Retry-safe creation: the same key and body return "
                                                 "the first order (200); another body is 409."}])
-    def post(self, _data):
+    def post(self, data):
         """Create a draft order; lines are priced from the products now"""
         user = require(CREATE)
-        body = request.get_json(silent=True) or {}
         built: dict[str, Any] = {}  # the new order's body, built before the commit from what is loaded
-        order, created = services.create_order(body, user,
+        order, created = services.create_order(data, user,
                                                idempotency_key=request.headers.get("Idempotency-Key"),
                                                before_commit=lambda o: built.update(order_dict(o, user)))
         return _json(built if created else order_dict(order, user), 201 if created else 200)
@@ -181,10 +180,10 @@ class QuoteView(MethodView):
     @permission_required(CREATE)
     @orders_blp.arguments(OrderQuoteIn)
     @orders_blp.response(200, QuoteOut)
-    def post(self, _data):
+    def post(self, data):
         """Price a cart without saving anything: lines, totals and every promotion considered"""
         user = require(CREATE)
-        result = services.quote(request.get_json(silent=True) or {}, user)
+        result = services.quote(data, user)
         db.session.rollback()  # a quote never writes, whatever a pricing plugin did
         return _json(result)
 
@@ -234,11 +233,11 @@ class OrderView(MethodView):
     @permission_required(UPDATE)
     @orders_blp.arguments(OrderPatch)
     @orders_blp.response(200, OrderOut)
-    def patch(self, _data, order_id):
+    def patch(self, data, order_id):
         """Change a draft: lines (re-priced), coupon_code, custom, notes"""
         user = require(UPDATE)
         order = _locked_order(order_id, user)
-        services.update_order(order, request.get_json(silent=True) or {}, user)
+        services.update_order(order, data, user)
         db.session.commit()
         return _json(order_dict(order, user))
 
