@@ -138,13 +138,30 @@ CAMPAIGN_FIELDS = ("name", "channel", "starts_on", "ends_on", "budget", "segment
 def save_campaign(campaign: Campaign | None, data: Mapping[str, Any]) -> Campaign:
     """Create (``campaign`` None) or change a campaign from plain input; the caller commits."""
     _check_unknown(data, CAMPAIGN_FIELDS)
-    creating = campaign is None
     errors: dict[str, list[str]] = {}
-    values: dict[str, Any] = {}
-    if creating:
+    if campaign is None:
         for key in ("name", "starts_on", "ends_on"):
             if data.get(key) in (None, ""):
                 errors[key] = ["Required."]
+    values = _campaign_values(data, errors)
+    start = values.get("starts_on", campaign.starts_on if campaign else None)
+    end = values.get("ends_on", campaign.ends_on if campaign else None)
+    if start and end and end < start and "ends_on" not in errors:
+        errors["ends_on"] = ["The end date is before the start date."]
+    if errors:
+        raise ValidationError("Invalid campaign.", fields=errors)
+    if campaign is None:
+        campaign = Campaign(channel="online", status="draft", budget=ZERO)
+        db.session.add(campaign)
+    for key, value in values.items():
+        setattr(campaign, key, value)
+    db.session.flush()
+    return campaign
+
+
+def _campaign_values(data: Mapping[str, Any], errors: dict[str, list[str]]) -> dict[str, Any]:
+    """The given campaign fields checked and converted; problems go to ``errors`` by field."""
+    values: dict[str, Any] = {}
     if "name" in data and data["name"] not in (None, ""):
         name = str(data["name"]).strip()
         if not name or len(name) > 120:
@@ -173,19 +190,7 @@ def save_campaign(campaign: Campaign | None, data: Mapping[str, Any]) -> Campaig
         if desc is not None and (not isinstance(desc, str) or len(desc) > 4000):
             errors["description"] = ["Text of at most 4000 characters."]
         values["description"] = desc
-    start = values.get("starts_on", campaign.starts_on if campaign else None)
-    end = values.get("ends_on", campaign.ends_on if campaign else None)
-    if start and end and end < start and "ends_on" not in errors:
-        errors["ends_on"] = ["The end date is before the start date."]
-    if errors:
-        raise ValidationError("Invalid campaign.", fields=errors)
-    if campaign is None:
-        campaign = Campaign(channel="online", status="draft", budget=ZERO)
-        db.session.add(campaign)
-    for key, value in values.items():
-        setattr(campaign, key, value)
-    db.session.flush()
-    return campaign
+    return values
 
 
 def delete_campaign(campaign: Campaign) -> None:
