@@ -34,6 +34,13 @@ class CrmSettings(Schema):
     tiers = fields.List(fields.String(validate=validate.Length(min=1, max=40)),
                         load_default=lambda: ["standard", "silver", "gold", "vip"],
                         validate=validate.Length(min=1))
+    tier_labels = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=40)),
+        values=fields.Dict(keys=fields.String(validate=validate.Length(min=2, max=10)),
+                           values=fields.String(validate=validate.Length(min=1, max=60))),
+        load_default=dict, metadata={"description": "A label per tier and language, e.g. "
+                                                    "{gold: {en: Gold, zh_CN: 金卡}}; the default tiers "
+                                                    "have built-in labels."})
 
 
 PERMISSIONS = [

@@ -22,7 +22,7 @@ from core.api import apply_sort, page_of
 from core.auth import has_permission, require
 from core.db import db
 from core.errors import DovetailError, ValidationError
-from core.i18n import shown
+from core.i18n import N_, shown
 from core.models import User
 from core.scope import get_for, select_for
 from plugins.crm import dedupe, leads, pool, services
@@ -32,6 +32,28 @@ from plugins.crm.schemas import CustomerIn
 bp = Blueprint("crm_web", __name__, url_prefix="/crm", template_folder="templates")
 READ, CREATE, UPDATE = services.READ, services.CREATE, services.UPDATE
 PER_PAGE = 50
+
+
+#: message ids of the default tiers (settings.crm.tiers); other tiers are labelled by
+#: settings.crm.tier_labels or shown as configured
+DEFAULT_TIERS = (N_("standard"), N_("silver"), N_("gold"), N_("vip"))
+
+
+def tier_label(key: str | None) -> str:
+    """A customer tier as the reader sees it: its label in ``settings.crm.tier_labels``
+    (``{gold: {en: Gold, zh_CN: 金卡}}``) in the request's language, else the catalogue's
+    text for a default tier, else the tier as configured."""
+    if not key:
+        return ""
+    labels = (services.settings().get("tier_labels") or {}).get(key)
+    if labels:
+        return statemachine.label_of(labels)
+    return _(key) if key in DEFAULT_TIERS else key
+
+
+@bp.app_context_processor
+def _tier_helpers() -> dict[str, Any]:
+    return {"tier_label": tier_label, "tier_labels": lambda keys: ", ".join(tier_label(k) for k in keys or ())}
 
 
 def _page() -> int:
@@ -86,8 +108,8 @@ class CustomerForm(FlaskForm):
 
 def _filters() -> list[dict[str, Any]]:
     """Filters for the search macro, which shows labels as given: literal labels are translated
-    here; tiers are configuration and shown as configured, like on the customer itself."""
-    return [{"name": "tier", "label": _("Tier"), "choices": [(t, t) for t in services.tiers()]},
+    here; tiers by their labels, like on the customer itself."""
+    return [{"name": "tier", "label": _("Tier"), "choices": [(t, tier_label(t)) for t in services.tiers()]},
             {"name": "region", "label": _("Region")}, {"name": "tag", "label": _("Tag")}]
 
 
@@ -171,7 +193,7 @@ def customer_form(customer_id: int | None = None):
     user = require(UPDATE if customer_id else CREATE)
     c = services.visible_customer(customer_id, UPDATE, user) if customer_id else None
     form = CustomerForm(obj=c)
-    form.tier.choices = [(t, t) for t in services.tiers()]
+    form.tier.choices = [(t, tier_label(t)) for t in services.tiers()]
     if c is not None and request.method == "GET":
         form.phones.data = ", ".join(p for p in (c.phones or []) if p != c.phone)
         form.tags.data = ", ".join(c.tags or [])
