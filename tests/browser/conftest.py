@@ -73,7 +73,7 @@ class Shots:
 
 
 @pytest.fixture
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shots]:
+def shots() -> Iterator[Shots]:
     """Where the screenshots go: ``sqlite/`` or ``postgresql/`` (the pass) under
     ``DOVETAIL_SCREENSHOTS`` or ``build/screenshots`` in the repository (kept out of git),
     named in the run's output at the end."""
