@@ -139,7 +139,7 @@ def register_event_types() -> list[EventType]:
 
 @hookspec
 def register_outbox_kinds() -> list[OutboxKind]:
-    """Return the outbox message kinds this plugin handles, named ``<plugin>.<thing>.<what>``.
+    """Return the outbox message kinds this plugin handles, named ``<plugin>.<what>``.
 
     Business code writes a message with :func:`core.outbox.enqueue` in its own transaction;
     the handler runs after commit (at least once, in its own transaction). A name declared
