@@ -553,3 +553,42 @@ def worker(burst: bool, inline: bool, interval: float) -> None:
         ran = ", ".join(report.scheduled) or "none due"
         done = f"{report.outbox_done} outbox message(s) done; " if report.mode == "inline" else ""
         click.echo(f"Worker ({report.mode}) finished: {done}scheduled jobs: {ran}.")
+
+
+@cli.group("outbox")
+def outbox_group() -> None:
+    """The outbox: work written with business changes, done by the worker."""
+
+
+@outbox_group.command("status")
+@with_app
+def outbox_status() -> None:
+    """Messages per kind and status, the last error of dead ones, and each scheduled job's last run."""
+    from sqlalchemy import func
+
+    from core import jobs
+    from core.db import db
+    from core.outbox import DEAD, OutboxMessage
+
+    rows = db.session.execute(select(OutboxMessage.kind, OutboxMessage.status, func.count())
+                              .group_by(OutboxMessage.kind, OutboxMessage.status)
+                              .order_by(OutboxMessage.kind, OutboxMessage.status)).all()
+    if not rows:
+        click.echo("Outbox: empty.")
+    for kind, status, n in rows:
+        click.echo(f"{kind:40} {status:8} {n}")
+    for msg in db.session.scalars(select(OutboxMessage).where(OutboxMessage.status == DEAD)
+                                  .order_by(OutboxMessage.id.desc()).limit(10)):
+        click.echo(f"dead #{msg.id} {msg.kind} after {msg.attempts} attempts: {msg.last_error}")
+    for name, last in jobs.last_runs().items():
+        click.echo(f"job {name:40} last run {last.isoformat(' ', 'seconds') + ' UTC' if last else 'never'}")
+    db.session.rollback()  # only read: end the transaction (on SQLite it holds the write lock)
+
+
+@outbox_group.command("retry")
+@with_app
+def outbox_retry() -> None:
+    """Give dead messages (those that ran out of attempts) new attempts, once the cause is fixed."""
+    from core.outbox import requeue_dead
+
+    click.echo(f"{requeue_dead()} dead message(s) queued again.")

@@ -260,3 +260,20 @@ def test_serve_runs_gunicorn_with_the_app_factory(no_redis, app, dovetail_config
         proc.terminate()
         out = proc.communicate(timeout=30)[0].decode(errors="replace")
     assert "Booting worker" in out and out.count("Booting worker") >= 2
+
+
+def test_outbox_status_and_retry_commands(no_redis, app, runner):
+    now = utcnow()
+    db.session.execute(insert(OutboxMessage), [
+        {"kind": "jbx.record", "payload": {"n": 1}, "status": "dead", "attempts": 10, "created_at": now,
+         "available_at": now, "last_error": "ValueError: no such courier"}])
+    db.session.commit()
+    res = runner.invoke(["outbox", "status"])
+    assert res.exit_code == 0, res.output
+    assert "jbx.record" in res.output and "dead" in res.output and "no such courier" in res.output
+    assert "job jbx.tick" in res.output and "never" in res.output
+    res = runner.invoke(["outbox", "retry"])
+    assert res.exit_code == 0 and "1 dead message(s) queued again" in res.output
+    assert _statuses() == [PENDING]
+    assert runner.invoke(["worker", "--burst"]).exit_code == 0
+    assert _statuses() == [DONE] and 1 in _runs()
