@@ -1,4 +1,15 @@
-"""Personal data kept out of the access log.
+"""Personal data kept out of the server's access log, and the personal-data access log kept
+without making reads write.
+
+**The personal-data access log** (PIPL, ``core_personal_access``): :func:`record` keeps one
+unmasked read. In a write request it joins the request's transaction. In a read request
+(GET/HEAD) it is queued and :func:`write_pending` writes the whole queue in one INSERT in
+one short write transaction after the view returns and before the response is sent, so a
+read never takes SQLite's write lock while it works, and a response whose access could not
+be recorded is never sent (the write failing turns it into an error). A failed request
+(status 400 and above) records nothing, as its data was not shown.
+
+**The server's access log**:
 
 A search for a customer's phone number puts it in the URL (``/crm/customers?q=13812349876``),
 and the request line ends up in the access log of whatever serves the app. A filter on the
@@ -12,9 +23,45 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 from urllib.parse import unquote_plus
 
+from flask import g
+from sqlalchemy import insert
+
+from core.db import db, reads_only, utcnow, write_transaction
+from core.models import PersonalAccess
 from core.scope import mask_value
+
+_QUEUE = "dovetail_personal_access"
+
+
+def record(user_id: int | None, entity: str, entity_ids: list[Any], channel: str) -> None:
+    """Keep one personal-data access: queued in a read request, else in the current transaction."""
+    row = {"user_id": user_id, "entity": entity, "entity_ids": entity_ids, "channel": channel}
+    if reads_only():
+        g.setdefault(_QUEUE, []).append(row)
+    else:
+        db.session.add(PersonalAccess(**row))
+
+
+def pending() -> list[dict[str, Any]]:
+    """The accesses this read request has queued and not yet written."""
+    return list(g.get(_QUEUE) or [])
+
+
+def write_pending(status: int) -> None:
+    """Write the read request's queued accesses (one INSERT, one short write transaction),
+    after ending its read transaction; drop them when ``status`` is an error. Raises when
+    the write fails, so the response is not sent as if the access were recorded."""
+    rows = g.pop(_QUEUE, None)
+    if not rows or status >= 400:
+        return
+    db.session.commit()  # end the read transaction (deferred on SQLite)
+    now = utcnow()
+    with write_transaction():
+        db.session.execute(insert(PersonalAccess), [{**row, "at": now} for row in rows])
+        db.session.commit()
 
 #: Query parameters whose values are personal or free-text searches (masked whatever they hold).
 PERSONAL_PARAMS = frozenset({

@@ -15,6 +15,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import g, has_request_context, request
 from sqlalchemy import delete, func, select, text
+from sqlalchemy.orm import joinedload
 
 from core.db import db, is_postgres, utcnow
 from core.errors import PermissionDenied, TooManyRequests, Unauthorized
@@ -260,14 +261,23 @@ def issue_token(user: User, name: str = "api", ttl_days: int | None = None) -> s
 
 
 def user_for_token(token: str) -> User | None:
+    """The active user a valid (unrevoked, unexpired) token belongs to, else None.
+
+    One statement: token, user and role grants joined. Looked up once per request
+    (:func:`current_user` keeps the answer for the request), never cached across requests,
+    so a revoked token stops working at the next request in every worker.
+    """
     if not token.startswith(TOKEN_PREFIX):
         return None
-    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
-    now = utcnow()
-    if row is None or row.revoked_at or (row.expires_at and row.expires_at < now):
+    row = db.session.execute(
+        select(User, ApiToken.revoked_at, ApiToken.expires_at)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == _digest(token))
+        .options(joinedload(User.role_grants))).unique().first()
+    if row is None:
         return None
-    user = db.session.get(User, row.user_id)
-    if user is None or not user.active:
+    user, revoked_at, expires_at = row
+    if revoked_at or (expires_at and expires_at < utcnow()) or not user.active:
         return None
     return user
 

@@ -1,11 +1,16 @@
 """Storage: one Flask-SQLAlchemy ``db``, shared mixins, engine setup per backend.
 
-SQLite runs in WAL mode with foreign keys on, and every transaction begins
-IMMEDIATE so racing writers queue on the lock instead of failing mid-way.
+SQLite runs in WAL mode with foreign keys on. A transaction begins IMMEDIATE (racing
+writers queue on the lock instead of failing mid-way), except in a read request (GET, HEAD,
+OPTIONS), whose transactions begin deferred so readers never wait for, or hold up, writers;
+code that must write during a read request does so inside :func:`write_transaction`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -95,8 +100,35 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
+#: Methods whose requests only read: their SQLite transactions begin deferred.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_writing: ContextVar[bool] = ContextVar("dovetail_writing", default=False)
+
+
+def reads_only() -> bool:
+    """True inside a read request (GET/HEAD/OPTIONS) outside :func:`write_transaction`."""
+    if _writing.get():
+        return False
+    from flask import has_request_context, request
+
+    return has_request_context() and request.method in READ_METHODS
+
+
+@contextmanager
+def write_transaction() -> Iterator[None]:
+    """Transactions begun inside the block are write transactions (SQLite: ``BEGIN IMMEDIATE``)
+    even in a read request. End the request's read transaction before entering: a deferred
+    transaction that has read and then writes fails at once if another writer committed
+    meanwhile, where an IMMEDIATE one waits its turn."""
+    token = _writing.set(True)
+    try:
+        yield
+    finally:
+        _writing.reset(token)
+
+
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    conn.exec_driver_sql("BEGIN" if reads_only() else "BEGIN IMMEDIATE")
 
 
 def configure_engine(engine: Engine) -> None:
@@ -124,7 +156,8 @@ def is_postgres() -> bool:
 
 
 def lock_for_update(query: Any) -> Any:
-    """Row locks on PostgreSQL; SQLite already serialises writers (BEGIN IMMEDIATE)."""
+    """Row locks on PostgreSQL; SQLite already serialises writers (BEGIN IMMEDIATE outside
+    read requests)."""
     return query.with_for_update() if is_postgres() else query
 
 

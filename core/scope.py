@@ -30,7 +30,7 @@ from sqlalchemy.sql import ColumnElement
 from core.auth import has_permission, require, scope_of
 from core.db import db
 from core.errors import NotFound
-from core.models import PersonalAccess, User
+from core.models import User
 
 
 def scope_clause(model: type[Any], user: User) -> ColumnElement[bool] | None:
@@ -145,9 +145,9 @@ def log_personal_access(model: type[Any], ids: Iterable[Any], user: User | None,
         return
     if channel is None:
         channel = f"{request.method} {request.path}" if has_request_context() else "cli"
-    db.session.add(PersonalAccess(user_id=user.id if user else None,
-                                  entity=model.__tablename__, entity_ids=list(ids)[:1000],
-                                  channel=channel[:200]))
+    from core import accesslog  # queued in read requests, written once at the end (see there)
+
+    accesslog.record(user.id if user else None, model.__tablename__, list(ids)[:1000], channel[:200])
 
 
 def dump(schema: Any, obj: Any, model: type[Any], user: User | None, *, many: bool = False,
