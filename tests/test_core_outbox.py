@@ -216,3 +216,24 @@ def test_concurrent_processors_run_each_message_once(app):
         by_thread = dict(db.session.execute(select(ObxSeen.kind, func.count()).group_by(ObxSeen.kind)).all())
         db.session.rollback()
         assert by_thread == {name: n for name, n in counts.items() if n}
+
+
+def test_outbox_kinds_and_jobs_are_checked_at_start_naming_the_plugin(tmp_path):
+    from test_core_startup import module, refused
+
+    from core.registry import Job
+
+    def kind(name):
+        return lambda: [OutboxKind(name, _record)]
+
+    a, b = module("oka", register_outbox_kinds=kind("oka.sms")), module("okb", register_outbox_kinds=kind("oka.sms"))
+    exc = refused(tmp_path, ["okb"], {"okb": b})
+    assert exc.plugin == "okb" and "outbox kind 'oka.sms' is outside the plugin's namespace" in exc.message
+    c = module("okc", register_outbox_kinds=lambda: [OutboxKind("okc.sms", _record), OutboxKind("okc.sms", _flaky)])
+    exc = refused(tmp_path, ["oka", "okc"], {"oka": a, "okc": c})
+    assert exc.plugin == "okc" and "duplicate outbox kind 'okc.sms'" in exc.message
+    j = module("jka", register_jobs=lambda: [Job("jka.remind", print, every=60), Job("jka.remind", print)])
+    exc = refused(tmp_path, ["jka"], {"jka": j})
+    assert exc.plugin == "jka" and "duplicate job 'jka.remind'" in exc.message
+    z = module("jkz", register_jobs=lambda: [Job("jkz.often", print, every=0)])
+    assert "runs every 0 s" in refused(tmp_path, ["jkz"], {"jkz": z}).message
