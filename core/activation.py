@@ -21,6 +21,7 @@ A part is contributed through the ``register_config_parts`` hook (see
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -30,13 +31,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
-from core.config import read_text
+from core.config import MainSchema, read_main, read_text, validate_doc
 from core.db import db
 from core.errors import ConfigError, ConfigIssue, Conflict
 from core.models import ConfigVersion
@@ -364,8 +366,6 @@ class MainPart(ConfigPart):
     RUNTIME = ("security",)
 
     def __init__(self, app: Flask) -> None:
-        from core.config import MainSchema, validate_doc
-
         cfg = app.extensions["dovetail"].config
         start = validate_doc(cfg.main_doc, MainSchema()) if cfg.main_doc else MainSchema().load({})
         self.start = start
@@ -376,8 +376,6 @@ class MainPart(ConfigPart):
         return [self.KEY] if config_path(app, self.KEY).is_file() else []
 
     def prepare(self, app: Flask, docs: Docs, *, applying: bool, force: bool) -> Any:
-        from core.config import read_main
-
         text = docs.get(self.KEY)
         if text is None:
             return None
@@ -392,9 +390,6 @@ class MainPart(ConfigPart):
         return [f"dovetail.yaml: '{k}' changed; it takes effect at the next start" for k in changed]
 
     def install(self, app: Flask, prepared: Any) -> None:
-        import dataclasses
-        from types import MappingProxyType
-
         if prepared is None:
             return
         dv = app.extensions["dovetail"]
@@ -424,8 +419,6 @@ def install(app: Flask) -> ActivationState:
 
     @app.before_request
     def _config_version() -> None:
-        from flask import request
-
         if request.endpoint != "static":
             sync()
 

@@ -7,13 +7,15 @@ answers ``{"items", "page", "per_page", "total"}``; ``per_page`` is capped.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+from functools import wraps
 from typing import Any
 
 from flask import Flask, current_app, jsonify, request
@@ -27,16 +29,22 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
+from core import activation
+from core.app import plugin_rows
 from core.auth import (
     authenticate,
     issue_token,
     permission_required,
+    permissions_of,
     require,
     require_user,
     revoke_token,
 )
 from core.db import db
-from core.errors import DovetailError
+from core.errors import ConfigError, DovetailError
+from core.errors import DovetailError as BadRequest
+from core.errors import ValidationError as Invalid
+from core.errors import ValidationError as _Invalid
 from core.models import AuditEntry
 from core.state import dovetail
 
@@ -236,9 +244,6 @@ def check_json_body(raw: bytes) -> None:
     """Parse a JSON body the way the schemas will and refuse, before they see it, what would
     break them: nesting deeper than :data:`MAX_JSON_DEPTH`, NaN/Infinity or numbers beyond
     a float, NUL characters and lone surrogates in any key or string."""
-    from core.errors import DovetailError as BadRequest  # 400 bad_request
-    from core.errors import ValidationError as _Invalid
-
     try:
         doc = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
@@ -271,9 +276,6 @@ def check_api_request() -> None:
     refuse malformed text and JSON. Views check their permission before reading input
     (``@permission_required`` outside ``@blp.arguments``), so no field list reaches a
     caller who may not use the operation."""
-    from core.auth import require_user
-    from core.errors import ValidationError as _Invalid
-
     if not request.path.startswith("/api/") or request.url_rule is None:
         return
     if not _is_public():
@@ -292,8 +294,6 @@ def check_api_request() -> None:
 
 def _json_default(value: Any) -> Any:
     """Decimal bounds (``Range(min=Decimal("0"))``) are numbers in OpenAPI, not strings."""
-    from decimal import Decimal
-
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return str(value)
@@ -325,8 +325,6 @@ def _document_truth(self: Any, field: fields.Field, ret: dict[str, Any], **_: An
 def _numbers_as_numbers(node: Any) -> None:
     """Decimal fields (``as_string=True``) render bounds and defaults as strings; OpenAPI
     wants numbers for ``type: number``. Fixes the document in place."""
-    from decimal import Decimal, InvalidOperation
-
     if isinstance(node, dict):
         if "type" in node or "pattern" in node:
             for key in _NUMERIC_KEYWORDS if node.get("type") in ("number", "integer") else _BOUND_KEYWORDS:
@@ -353,8 +351,6 @@ class DovetailApi(Api):
 
     def openapi_document(self) -> dict[str, Any]:
         """The OpenAPI document, amended live by plugins (custom fields appear at once)."""
-        import copy
-
         doc = copy.deepcopy(self.spec.to_dict())
         dovetail().pm.hook.amend_openapi(spec=doc)
         _numbers_as_numbers(doc)
@@ -436,8 +432,6 @@ class Blueprint(SmorestBlueprint):
         shape = instance if isinstance(instance, Schema) else None
 
         def decorator(func: Any) -> Any:
-            from functools import wraps
-
             @wraps(func)
             def view(*args: Any, **kwargs: Any) -> Any:
                 result, status, headers = unpack_tuple_response(func(*args, **kwargs))
@@ -562,8 +556,6 @@ class MeSchema(Schema):
     permissions = fields.Method("_perms")
 
     def _perms(self, user):
-        from core.auth import permissions_of
-
         return sorted(permissions_of(user))
 
 
@@ -603,10 +595,6 @@ class ConfigApplyView(MethodView):
     @core_blp.response(200, ConfigApplied)
     def post(self, args):
         """Check every config file and put them in force in every worker (422 lists located errors)"""
-        from core import activation
-        from core.errors import ConfigError
-        from core.errors import ValidationError as Invalid
-
         user = require("core.config.apply")
         try:
             done = activation.apply(current_app, actor=user.username, force=args["force"],
@@ -624,7 +612,6 @@ class PluginsView(MethodView):
     def get(self):
         """Available plugins with version, dependencies and enabled state"""
         require("core.plugin.read")
-        from core.app import plugin_rows
 
         return plugin_rows(current_app)
 

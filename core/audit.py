@@ -43,6 +43,7 @@ from sqlalchemy import bindparam, event, func, insert, inspect, select, text, up
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, scoped_session
 
+from core.db import db, utcnow
 from core.models import AuditEntry, AuditHead
 
 PERSONAL = "<personal>"
@@ -124,7 +125,6 @@ def _append(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` unsealed: no lock, no head row, one multi-row INSERT per chunk."""
     if not rows:
         return
-    from core.db import utcnow
 
     now = utcnow()
     # Milliseconds: the value hashed at sealing is the one read back, on every backend.
@@ -229,7 +229,6 @@ def _seal_batch(connection: Connection, batch: int) -> int:
     connection.execute(update(_entries).where(_entries.c.id == bindparam("b_id"))
                        .values(sealed_seq=bindparam("b_seq"), prev_hash=bindparam("b_prev"),
                                hash=bindparam("b_hash")), sealed)
-    from core.db import utcnow
 
     moved = {"last_id": pending[-1].id, "last_hash": prev, "updated_at": utcnow()}
     if head is not None:
@@ -267,8 +266,6 @@ def seal(session: Session | scoped_session[Any], batch: int = SEAL_BATCH) -> int
 
 def seal_pending() -> int:
     """Seal with the app's own session: the entry point for a scheduled job (no arguments)."""
-    from core.db import db
-
     return seal(db.session)
 
 

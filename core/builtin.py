@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from core import hookimpl
+from core import hookimpl, roles
+from core.activation import MainPart
 from core.events import TRANSITION_EVENT
+from core.jobs import JobRun, core_jobs
 from core.models import CORE_MODELS
+from core.outbox import OutboxMessage
 from core.registry import EventType, MenuItem, Permission
 
 
 @hookimpl
 def register_models():
-    from core.jobs import JobRun
-    from core.outbox import OutboxMessage
-
     return [*CORE_MODELS, OutboxMessage, JobRun]
 
 
 @hookimpl
 def register_jobs():
     """The core's background jobs: outbox processing and pruning (and audit sealing)."""
-    from core.jobs import core_jobs
-
     return core_jobs()
 
 
@@ -56,15 +54,10 @@ def register_menu_items():
 @hookimpl(tryfirst=True)
 def app_ready(app):
     """Show admins why an edited ``roles.yaml`` was refused (users page)."""
-    from core import roles
-
     roles.install(app)
 
 
 @hookimpl(tryfirst=True)
 def register_config_parts(app):
     """``dovetail.yaml`` (its run-time part) and ``roles.yaml``, applied by ``dovetail config apply``."""
-    from core import roles
-    from core.activation import MainPart
-
     return [MainPart(app), roles.part(app)]

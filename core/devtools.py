@@ -10,12 +10,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from core import migrate
+from core.app import create_app
+from core.plugins import discover
+
 
 def revision(plugin: str, message: str) -> str:
-    from core import migrate
-    from core.app import create_app
-    from core.plugins import discover
-
     names = [n for n, av in discover().items() if av.error is None]
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "config"

@@ -13,6 +13,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from openpyxl import Workbook
+
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -50,8 +52,6 @@ def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
 
 def xlsx_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]], title: str = "export") -> bytes:
     """An XLSX workbook (openpyxl write-only mode, so large exports stream)."""
-    from openpyxl import Workbook
-
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(title=title[:31] or "export")
     ws.append([safe_cell(h) for h in header])

@@ -13,6 +13,8 @@ from typing import Any
 import simpleeval
 from simpleeval import EvalWithCompoundTypes, InvalidExpression
 
+from core.auth import has_permission, permissions_of
+
 
 def _today() -> date:
     return datetime.now(UTC).date()
@@ -176,8 +178,6 @@ class GuardUser(ReadOnly):
     __slots__ = ()
 
     def __init__(self, user: Any) -> None:
-        from core.auth import has_permission, permissions_of
-
         perms = permissions_of(user)
         roles = tuple(user.role_names) if user else ()
         super().__init__({

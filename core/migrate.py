@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import Script
@@ -96,8 +97,6 @@ def revision(app: Flask, name: str, message: str) -> str:
 
 def pending_diff(app: Flask, name: str) -> list[Any]:
     """Differences between the database and ``name``'s models (empty when in sync)."""
-    from alembic.autogenerate import compare_metadata
-
     tables = _tables(app, name)
 
     def include(obj: Any, obj_name: str, type_: str, reflected: bool, compare_to: Any) -> bool:

@@ -17,9 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy import inspect, text
 
+from core.app import create_app
+from core.config import ConfigLoader, default_config_dir, parse_yaml, read_main, read_text
+from core.db import db
 from core.errors import ConfigError, ConfigIssue, DovetailError, PluginError
-from core.plugins import Available, discover
+from core.plugins import Available, discover, resolve
 from core.state import dovetail
 
 
@@ -35,8 +39,6 @@ class AdminError(DovetailError):
 
 
 def _config_dir(config_dir: str | Path | None) -> Path:
-    from core.config import default_config_dir
-
     return Path(config_dir) if config_dir else default_config_dir()
 
 
@@ -61,8 +63,6 @@ def _display(path: Path) -> str:
 
 def _node(text: str, file: str) -> yaml.Node | None:
     """Compose ``text`` (keeping marks); a syntax error is a located ConfigError."""
-    from core.config import ConfigLoader, parse_yaml
-
     parse_yaml(text, file)  # located errors: syntax, duplicate keys, aliases
     loader = ConfigLoader(text)
     try:
@@ -86,8 +86,6 @@ def read_enabled(config_dir: str | Path | None, *, strict: bool = False) -> list
     ``strict``: the whole file is validated as at start-up (``plugins list``); otherwise
     only what an edit of the list needs (``enable``/``disable`` may fix a file).
     """
-    from core.config import parse_yaml, read_main, read_text
-
     path = _main_file(config_dir)
     name = _display(path)
     if not path.exists():
@@ -246,10 +244,6 @@ def _hook_names(pm: Any, module: Any) -> list[str]:
 
 def _row_counts(app: Any, tables: Iterable[str]) -> dict[str, int | None]:
     """Rows in each table of the app's database (None: the table does not exist)."""
-    from sqlalchemy import inspect, text
-
-    from core.db import db
-
     out: dict[str, int | None] = {}
     try:
         with app.app_context():
@@ -265,8 +259,6 @@ def _row_counts(app: Any, tables: Iterable[str]) -> dict[str, int | None]:
 
 def _probe_app(config_dir: str | Path | None, names: list[str]) -> Any:
     """An app with ``names`` enabled on a throw-away in-memory database."""
-    from core.app import create_app
-
     return create_app(config_dir or None, plugins=names,
                       config={"database_url": "sqlite://", "secret_key": "probe"})
 
@@ -362,7 +354,6 @@ def enable(config_dir: str | Path | None, name: str, obj: Any = None) -> str:
             hint = (hint + "; " if hint else "") + f"not installed: {', '.join(absent)}"
         raise AdminError(f"cannot enable '{name}': it depends on {', '.join(missing)}, "
                          f"which {'is' if len(missing) == 1 else 'are'} not enabled ({hint})")
-    from core.plugins import resolve
 
     try:
         resolve([*enabled, name], available)

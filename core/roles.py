@@ -19,8 +19,12 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from core.config import Role, YamlDoc, read_roles
+from core import activation
+from core.activation import ConfigPart, config_path, display
+from core.auth import current_user, has_permission
+from core.config import DEFAULT_ROLES, Role, YamlDoc, load_yaml_file, parse_yaml, read_roles, roles_from
 from core.errors import ConfigError, ConfigIssue
+from core.plugins import check_role_permissions
 from core.state import dovetail
 
 log = logging.getLogger("dovetail.roles")
@@ -31,8 +35,6 @@ def load_roles(path: Path | str, display: str, registry: Any, available: Mapping
     """Read ``path`` and check it against the plugins: ``(doc, frozen roles)`` or a located
     :class:`ConfigError` listing every mistake (shape, keys and scopes, and the permissions
     of every role that can be read, in one go)."""
-    from core.plugins import check_role_permissions
-
     try:
         doc, roles = read_roles(path, display, text=text)
     except ConfigError as exc:
@@ -52,8 +54,6 @@ def load_roles(path: Path | str, display: str, registry: Any, available: Mapping
 
 def _readable(exc: ConfigError, path: Path | str, display: str, text: str | None = None) -> YamlDoc | None:
     """The parsed file when ``exc`` is about its content (not its syntax), else None."""
-    from core.config import load_yaml_file, parse_yaml
-
     try:
         return load_yaml_file(path, display) if text is None else parse_yaml(text, display)
     except ConfigError:
@@ -63,8 +63,6 @@ def _readable(exc: ConfigError, path: Path | str, display: str, text: str | None
 def _permissions_only(doc: YamlDoc) -> Mapping[str, Role]:
     """Each role's permission list as far as it can be read from a file the schema refused,
     so unknown permissions are reported together with the other mistakes."""
-    from core.config import roles_from
-
     raw = doc.data.get("roles") if isinstance(doc.data, Mapping) else None
     out: dict[str, Any] = {}
     for name, body in (raw.items() if isinstance(raw, Mapping) else ()):
@@ -78,8 +76,6 @@ def _part_class() -> type:
     """``roles.yaml`` as a run-time config part (see :mod:`core.activation`): checked on
     apply, installed as a new frozen roles mapping (``dovetail(app).config`` is
     replaced by a copy holding it, never mutated). Roles given in code (tests) stay as given."""
-    from core.activation import ConfigPart
-
     class _RolesPart(ConfigPart):
         name = "roles"
         KEY = "roles.yaml"
@@ -88,16 +84,11 @@ def _part_class() -> type:
             self.overridden = dovetail(app).config.roles_overridden
 
         def files(self, app: Flask) -> list[str]:
-            from core.activation import config_path
-
             # a roles file that was in force and is now missing is an error, not "built-in roles"
             had = dovetail(app).config.roles_doc is not None
             return [self.KEY] if not self.overridden and (had or config_path(app, self.KEY).is_file()) else []
 
         def prepare(self, app: Flask, docs: Any, *, applying: bool, force: bool) -> Any:
-            from core.activation import config_path, display
-            from core.config import DEFAULT_ROLES, roles_from
-
             if self.overridden:
                 return None
             text = docs.get(self.KEY)
@@ -139,8 +130,6 @@ class RolesState:
 
 def state(app: Flask | None = None) -> RolesState | None:
     """The roles state of ``app``; None when its roles were given in code (tests)."""
-    from core import activation
-
     app = app or current_app
     cfg = dovetail(app).config
     if cfg.roles_overridden:
@@ -156,8 +145,6 @@ def install(app: Flask) -> None:
 
     @app.context_processor
     def _roles_problems() -> dict[str, Any]:
-        from core.auth import current_user, has_permission
-
         st = state()
         if st is None or not st.issues or not has_permission(current_user(), "core.user.manage"):
             return {"roles_problems": []}

@@ -26,6 +26,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from openpyxl import load_workbook
+
 from core.errors import ValidationError
 from core.export import FORMULA_START
 
@@ -148,8 +150,6 @@ def _read_csv(path: Path, aliases: Mapping[str, str]) -> Table:
 
 
 def _read_xlsx(path: Path, aliases: Mapping[str, str]) -> Table:
-    from openpyxl import load_workbook
-
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable workbook is one clear error

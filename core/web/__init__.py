@@ -38,7 +38,9 @@ from werkzeug.exceptions import HTTPException
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
-from core.auth import current_user, has_permission
+from core.app import plugin_rows
+from core.auth import authenticate, current_user, has_permission
+from core.dashboard import widgets_for
 from core.db import database_unreachable, db, utcnow
 from core.errors import DovetailError
 from core.models import AuditEntry, User, WebSession
@@ -255,8 +257,6 @@ class LoginForm(FlaskForm):
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    from core.auth import authenticate
-
     form = LoginForm()
     error = None
     if form.validate_on_submit():
@@ -285,8 +285,6 @@ def logout():
 @bp.get("/")
 @login_required
 def index():
-    from core.dashboard import widgets_for
-
     return render_template("core/index.html", widgets=widgets_for(current_user()))
 
 
@@ -323,6 +321,5 @@ def users():
 def plugins():
     if not has_permission(current_user(), "core.plugin.read"):
         abort(403)
-    from core.app import plugin_rows
 
     return render_template("core/plugins.html", rows=plugin_rows(current_app))

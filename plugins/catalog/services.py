@@ -23,8 +23,9 @@ from core import custom
 from core.auth import has_permission
 from core.db import db
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from core.scope import dump
 from plugins.catalog.models import Category, Product
-from plugins.catalog.schemas import CategoryIn, ProductIn
+from plugins.catalog.schemas import CategoryIn, ProductIn, ProductOut
 
 ENTITY = "product"
 #: Seeing (and setting) product costs; without it the ``cost`` field is absent everywhere.
@@ -178,8 +179,6 @@ def product_dict(product: Product, user: Any) -> dict[str, Any]:
     """The API representation, with the custom values ``user`` may read, and ``cost`` only
     for users with :data:`COST` (absent otherwise)."""
     global _PRODUCT_OUT
-    from core.scope import dump
-    from plugins.catalog.schemas import ProductOut
 
     if _PRODUCT_OUT is None:  # building a marshmallow schema costs more than dumping a row
         _PRODUCT_OUT = ProductOut()

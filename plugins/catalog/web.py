@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -20,6 +22,7 @@ from core.db import db
 from core.errors import DovetailError
 from core.scope import get_for, select_for
 from plugins.catalog import services
+from plugins.catalog.cli import import_products
 from plugins.catalog.models import Category, Product
 
 bp = Blueprint("catalog_web", __name__, url_prefix="/catalog", template_folder="templates")
@@ -179,9 +182,6 @@ def run_upload(importer, **kw):
 
     Returns ``(counts, errors, message)``; ``message`` is set when the file was refused.
     """
-    import tempfile
-    from pathlib import Path
-
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return None, [], _("Choose a .csv or .xlsx file.")
@@ -201,8 +201,6 @@ def run_upload(importer, **kw):
 @bp.route("/products/import", methods=["GET", "POST"])
 @login_required
 def products_import():
-
-    from plugins.catalog.cli import import_products
 
     user = require(IMPORT)
     counts = errors = message = None

@@ -18,6 +18,7 @@ from core.db import db, quantize
 from core.i18n import N_
 from core.models import User
 from core.scope import can_read_personal, log_personal_access, mask_value, restrict
+from core.statemachine import label_of, machine_for
 from plugins.crm.models import Activity, Customer, Lead
 from plugins.crm.services import company_tz, due_tasks_stmt, settings
 
@@ -76,8 +77,6 @@ def follow_up(params: Mapping[str, Any], user: User) -> tuple[list[str], list[li
 def pipeline(params: Mapping[str, Any], user: User) -> tuple[list[str], list[list[Any]]]:
     """Open and closed leads in the user's scope per workflow state (its label, in the
     workflow's order) with their expected amount."""
-    from core.statemachine import label_of, machine_for
-
     machine = machine_for("lead")
     stmt = restrict(select(Lead.status, func.count(Lead.id), func.sum(Lead.expected_amount)), Lead, user) \
         .group_by(Lead.status)

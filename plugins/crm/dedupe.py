@@ -13,7 +13,7 @@ from core import audit
 from core.db import db
 from core.errors import Conflict, ValidationError
 from core.models import User
-from core.scope import can_read_personal, mask_value, select_for
+from core.scope import can_read_personal, get_for, mask_value, select_for
 from core.state import dovetail
 from plugins.crm import history
 from plugins.crm.models import Activity, Contact, Customer, Lead, PoolLog
@@ -120,8 +120,6 @@ def merge(survivor: Customer, merged: list[Customer], user: User | None) -> Cust
 
 
 def load_for_merge(survivor_id: int, merged_ids: list[int], user: User) -> tuple[Customer, list[Customer]]:
-    from core.scope import get_for
-
     survivor = get_for(Customer, survivor_id, "crm.customer.merge", user, label="customer")
     merged = [get_for(Customer, i, "crm.customer.merge", user, label="customer")
               for i in dict.fromkeys(merged_ids)]

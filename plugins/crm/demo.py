@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from core import extras
 from core.audit import acting_as
+from core.auth import create_user
 from core.db import db, utcnow
 from core.models import Team, User
 from core.state import dovetail
@@ -28,8 +29,6 @@ OUTCOMES = ["已接通，有意向", "未接通", "客户忙，约下次", "已�
 
 def _ensure_users() -> list[User]:
     """rep1..rep6 in two teams with manager1/manager2; created only when missing."""
-    from core.auth import create_user
-
     roles = dovetail().config.roles
     if "rep" not in roles or "manager" not in roles:
         return []

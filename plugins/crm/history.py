@@ -18,9 +18,10 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import case, func, select, text, update
 
-from core.db import db, lock_for_update, quantize, utcnow
+from core import outbox
+from core.db import db, is_postgres, lock_for_update, quantize, utcnow
 from core.errors import NotFound
 from core.statemachine import machine_for
 from plugins.crm.models import Customer, Purchase
@@ -75,7 +76,6 @@ def _stats_delta(customer_id: int, order_id: int, count: int, spent: Decimal, *,
     """Write the change of one customer's figures as an outbox message (same transaction)."""
     if not count and not spent and last is None and not recheck_last:
         return
-    from core import outbox
 
     outbox.enqueue(db.session, STATS_KIND, {
         "customer_id": customer_id, "order_id": order_id, "count": count, "spent": str(spent),
@@ -92,8 +92,6 @@ def apply_stats(session: Any, payload: dict[str, Any]) -> None:
     customer merged away meanwhile passes the change to the customer now holding the order's
     purchase row.
     """
-    from sqlalchemy import case, update
-
     cid = int(payload["customer_id"])
     if session.get(Customer, cid) is None:
         holder = session.scalar(select(Purchase.customer_id).where(Purchase.order_id == int(payload["order_id"])))
@@ -135,11 +133,6 @@ def recompute_all() -> int:
     return how many customers changed. Pending ``crm.purchase_stats`` messages are superseded
     (their changes are in the rows already); on PostgreSQL the purchase table is locked
     against writers meanwhile so no order change slips between the two. The caller commits."""
-    from sqlalchemy import update
-
-    from core import outbox
-    from core.db import is_postgres
-
     if is_postgres():
         db.session.execute(text("LOCK TABLE crm_purchase IN SHARE MODE"))
     outbox.supersede(db.session, STATS_KIND)
@@ -229,7 +222,5 @@ def record_order(payload: dict[str, Any], *, returned_amount: Any = None) -> Non
 
 
 def move_purchases(merged_id: int, survivor_id: int) -> None:
-    from sqlalchemy import update
-
     db.session.execute(update(Purchase).where(Purchase.customer_id == merged_id)
                        .values(customer_id=survivor_id).execution_options(synchronize_session=False))

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 
 from core import audit
+from core.audit import acting_as
 from core.auth import has_permission
 from core.db import db, is_postgres, utcnow
 from core.errors import Conflict, PermissionDenied, ValidationError
@@ -177,7 +178,6 @@ def auto_recycle() -> list[int]:
     """The automatic check run on pool list/claim; commits its own work when it moved anyone."""
     if not settings().get("pool_auto_recycle", True):
         return []
-    from core.audit import acting_as
 
     with acting_as(None, "crm.pool"):
         moved = recycle()

@@ -208,7 +208,7 @@ class ActivityOut(Schema):
         return obj.customer.name if obj.customer is not None else None
 
     def _overdue(self, obj: Any) -> bool:
-        from plugins.crm.services import today_local
+        from plugins.crm.services import today_local  # noqa: PLC0415 - crm.services imports this module
 
         return bool(not obj.done and obj.due_date and obj.due_date < today_local())
 

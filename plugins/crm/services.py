@@ -25,7 +25,7 @@ from core.auth import has_permission, scope_of
 from core.db import db, is_postgres, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.models import User
-from core.scope import dump, get_for
+from core.scope import dump, get_for, select_for
 from core.state import dovetail
 from plugins.crm.models import Activity, Contact, Customer, Segment
 from plugins.crm.phone import PhoneError, normalise_phone
@@ -412,8 +412,6 @@ def update_activity(act: Activity, raw: Any, user: User | None) -> Activity:
 
 def due_tasks_stmt(user: User, day: date | None = None, include_overdue: bool = True) -> Select:
     """Open tasks assigned to ``user`` due on ``day`` (default today), overdue ones too."""
-    from core.scope import select_for
-
     day = day or today_local()
     stmt = select_for(Activity, ACT_READ, user).where(
         Activity.assignee_id == user.id, Activity.done.is_(False), Activity.due_date.is_not(None))

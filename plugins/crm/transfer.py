@@ -30,7 +30,8 @@ from core.db import db, utcnow
 from core.errors import DovetailError, ValidationError
 from core.importer import ImportReport, Problems, RowImport, flatten_messages, run_import
 from core.models import User
-from core.scope import can_read_personal, log_personal_access, mask
+from core.scope import can_read_personal, log_personal_access, mask, restrict
+from plugins.crm import services
 from plugins.crm.models import Customer
 from plugins.crm.schemas import CustomerIn
 from plugins.crm.services import PURCHASE_FIELDS, can_see_purchases, check_tier
@@ -90,8 +91,6 @@ class _Matcher:
     TAKEN = object()
 
     def __init__(self, user: User | None = None) -> None:
-        from core.scope import restrict
-
         self.by_code: dict[str, Any] = {}
         self.by_phone: dict[str, Any] = {}
         self.all_codes: set[str] = set()
@@ -168,8 +167,6 @@ class CustomerImport(RowImport):
         return data, problems + self.check(line, data, set())
 
     def check(self, line: int, data: dict[str, Any], failed: set[str]) -> Problems:
-        from plugins.crm import services
-
         problems: Problems = []
         if "tier" in data:
             try:
@@ -199,8 +196,6 @@ class CustomerImport(RowImport):
         return problems
 
     def save(self, line: int, data: dict[str, Any]) -> str:
-        from plugins.crm import services
-
         match = self.matcher.find(data)
         if match is _Matcher.TAKEN:
             raise ValidationError("Already used by another customer.",
@@ -237,8 +232,6 @@ def import_customers(path: str | Path, *, user: User | None = None, default_owne
 
 
 def _update(c: Customer, data: dict[str, Any], owner_id: int | None, now: datetime) -> bool:
-    from plugins.crm import services
-
     before = (c.name, c.email, c.address, c.region, c.tier, list(c.tags or []), c.source, c.notes,
               c.external_code, dict(c.custom or {}), c.consent_marketing, c.phone, list(c.phones or []),
               c.owner_id)

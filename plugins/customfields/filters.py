@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from marshmallow import ValidationError as MarshmallowError
@@ -82,8 +83,6 @@ _NOTHING = object()
 
 
 def _bound_value(fd: FieldDef, raw: str, param: str) -> Any:
-    from decimal import Decimal
-
     try:
         value = coerce(fd, raw) if fd.type not in NUMERIC else _num(fd, raw)
     except (MarshmallowError, ValueError, ArithmeticError):
@@ -93,8 +92,6 @@ def _bound_value(fd: FieldDef, raw: str, param: str) -> Any:
 
 
 def _num(fd: FieldDef, raw: str) -> Any:
-    from decimal import Decimal
-
     out = Decimal(raw.strip())
     if not out.is_finite():
         raise ValueError(raw)

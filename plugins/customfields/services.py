@@ -21,6 +21,7 @@ from core.auth import current_user, has_permission, has_role
 from core.state import dovetail
 from plugins.customfields import store
 from plugins.customfields.definitions import MSG_READ_ONLY, FieldDef, build_field, to_storage
+from plugins.customfields.filters import apply_filters
 
 ADMIN_PERMISSION = "customfields.field.write"
 
@@ -125,8 +126,6 @@ def columns(entity: str, user: Any) -> list[tuple[str, str]] | None:
 
 
 def filter_query(entity: str, model: Any, query: Any, params: Mapping[str, str]) -> Any:
-    from plugins.customfields.filters import apply_filters
-
     if not has_entity(entity):
         return None
     ent = dovetail().registry.custom_field_entities[entity][0]

@@ -24,6 +24,8 @@ from flask import Flask, current_app, has_app_context
 from ruamel.yaml.comments import CommentedMap
 from sqlalchemy import inspect, select
 
+from core import activation
+from core.activation import ConfigPart, roles_for_check
 from core.config import parse_yaml
 from core.db import db
 from core.errors import ConfigError, ConfigIssue, Conflict
@@ -131,8 +133,6 @@ def _inert_entities() -> dict[str, str]:
 
 
 def _roles() -> list[str]:
-    from core.activation import roles_for_check
-
     return sorted(roles_for_check())
 
 
@@ -284,8 +284,6 @@ def refresh(*, write: bool = False, app: Flask | None = None) -> State:
     ``write`` is accepted for old callers and means nothing: a changed file takes effect
     through ``dovetail config apply`` (or an edit through the API or the admin page).
     """
-    from core import activation
-
     activation.sync(app)
     return state(app)
 
@@ -299,8 +297,6 @@ def _refusal(text: str, display: str, bad: list[Change]) -> ConfigError:
 
 def prepare(docs: Mapping[str, str], *, applying: bool, force: bool) -> Prepared:
     """Check the file's text; when ``applying``, compare with the stored values too."""
-    from core import activation
-
     st = state()
     app = current_app._get_current_object()
     display = activation.display(app, FILE_NAME)
@@ -334,8 +330,6 @@ def install_version(prepared: Prepared) -> None:
 
 def config_part() -> Any:
     """``custom_fields.yaml`` as a part of the run-time config (:mod:`core.activation`)."""
-    from core.activation import ConfigPart
-
     class CustomFieldsPart(ConfigPart):
         name = "customfields"
 
@@ -389,8 +383,6 @@ def edit(mutate: Any, *, force: bool, actor: str | None, note: str) -> tuple[Loa
     The file must be valid before the edit (a broken file is fixed by hand first).
     Raises :class:`Conflict` naming the counts when values no longer fit and not ``force``.
     """
-    from core import activation
-
     st = state()
     db.session.commit()  # wait for the lock holding no database transaction (SQLite would deadlock)
     with _file_lock(st):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -50,8 +51,6 @@ class FieldForm(FlaskForm):
 
 def _scalar(text: str) -> Any:
     """A form value read as a YAML scalar (``5`` → 5, ``2026-01-01`` → a date), else text."""
-    import yaml
-
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError:

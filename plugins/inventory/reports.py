@@ -9,8 +9,10 @@ from sqlalchemy import func, select
 
 from core.db import db, quantize
 from core.i18n import N_
+from core.scope import select_for
 from plugins.catalog.public import Category, Product
-from plugins.inventory.models import StockLevel
+from plugins.inventory.models import StockLevel, Warehouse
+from plugins.inventory.services import alerts_query, effective_point
 
 
 def stock_value(params: dict[str, Any], user: Any) -> tuple[list[str], list[list[Any]]]:
@@ -35,10 +37,6 @@ ALERT_ROWS = 50
 def stock_alerts(params: dict[str, Any], user: Any) -> tuple[list[str], list[list[Any]]]:
     """Stock rows whose available quantity (on hand − reserved) is below their reorder point
     (the warehouse's, else the product's): what to reorder, largest shortfall first."""
-    from core.scope import select_for
-    from plugins.inventory.models import Warehouse
-    from plugins.inventory.services import alerts_query, effective_point
-
     point = effective_point()
     available = StockLevel.on_hand - StockLevel.reserved
     stmt = alerts_query(select_for(StockLevel, "inventory.stock.read", user)

@@ -22,6 +22,7 @@ from core.scope import get_for, select_for
 from plugins.catalog.public import Product, run_upload
 from plugins.inventory import services
 from plugins.inventory.api import post_movement
+from plugins.inventory.cli import import_counts
 from plugins.inventory.models import Movement, StockLevel, Warehouse
 from plugins.inventory.schemas import MovementIn
 
@@ -221,8 +222,6 @@ def warehouse_form(warehouse_id: int | None = None):
 @bp.route("/stock/import", methods=["GET", "POST"])
 @login_required
 def stock_import():
-    from plugins.inventory.cli import import_counts
-
     require(STOCK_IMPORT)
     counts = errors = message = None
     if request.method == "POST":

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from core.audit import acting_as
 from core.db import db
 from core.errors import DovetailError
+from core.models import User, UserRole
 from plugins.catalog.public import Product
 from plugins.crm.public import Customer, Segment, save_segment
 from plugins.marketing import services
@@ -30,7 +31,6 @@ def _segment_id() -> int | None:
 
 
 def populate(scale: float, seed: int) -> None:
-    from core.models import User, UserRole
     if db.session.scalar(select(Campaign.id).where(Campaign.name == CAMPAIGN)):
         return
     rng = random.Random(seed + 7)

@@ -23,6 +23,7 @@ from sqlalchemy import and_, func, or_, select, update
 from core.db import db, quantize, utcnow
 from core.errors import Conflict, NotFound, ValidationError
 from core.i18n import N_, MessageId
+from core.scope import restrict, select_for
 from core.state import dovetail
 from plugins.catalog.public import Category, Product
 from plugins.crm.public import Customer, Segment, segment_customer_ids
@@ -646,7 +647,6 @@ def effectiveness(campaign: Campaign, user: Any) -> dict[str, Any]:
     definition of revenue (:mod:`plugins.orders.revenue`: paid, shipped or completed orders,
     total minus refunds), as the sales reports do; rows are limited to what ``user`` may see
     of orders."""
-    from core.scope import restrict
     lo, hi = utc_bounds(campaign.starts_on, campaign.ends_on)
     promoted_ids = select(OrderAdjustment.order_id).where(OrderAdjustment.campaign_id == campaign.id)
     refunds = refunds_subquery()
@@ -725,7 +725,6 @@ def campaign_report(params: Mapping[str, Any], user: Any) -> tuple[list[str], li
 def audience_query(campaign: Campaign, user: Any, q: str | None = None) -> Any:
     """Customers of the campaign's segment who consented to marketing contact, within
     ``user``'s customer scope (``user`` None: all, for the CLI). No segment: an error."""
-    from core.scope import select_for
     if campaign.segment_id is None:
         raise ValidationError(f"Campaign '{campaign.name}' has no target segment; set segment_id first.",
                               fields={"segment_id": ["Required for a target list."]})

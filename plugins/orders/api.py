@@ -15,11 +15,14 @@ from core.api import serialized as _json
 from core.auth import permission_required, require
 from core.db import db, lock_for_update
 from core.errors import NotFound
+from core.export import csv_bytes, xlsx_bytes
 from core.models import User
 from core.scope import get_for, log_personal_access, mask_value, select_for
 from plugins.crm.public import Customer
 from plugins.orders import services
+from plugins.orders.cli import export_rows
 from plugins.orders.models import Order, ReturnRequest
+from plugins.orders.reports import order_stats
 from plugins.orders.schemas import (
     HistoryListOut,
     OrderArgs,
@@ -195,8 +198,6 @@ class StatsView(MethodView):
     @orders_blp.response(200, OrderStatsOut)
     def get(self, args):
         """Order statistics in the user's scope: counts by status, revenue, average order value"""
-        from plugins.orders.reports import order_stats
-
         user = require(READ)
         return _json(order_stats(user, args))
 
@@ -208,9 +209,6 @@ class ExportView(MethodView):
     @orders_blp.response(200, description="The orders as a CSV or XLSX file.", content_type="text/csv")
     def get(self, args):
         """Download the orders you may see, one row per line (?format=csv|xlsx, list filters)"""
-        from core.export import csv_bytes, xlsx_bytes
-        from plugins.orders.cli import export_rows
-
         user = require("orders.order.export")
         stmt = filter_orders(select_for(Order, READ, user), args, request.args)
         header, rows = export_rows(stmt=stmt, user=user)

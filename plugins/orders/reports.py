@@ -24,6 +24,7 @@ from core.i18n import N_
 from core.models import User
 from core.registry import Report
 from core.scope import restrict
+from core.statemachine import label_of, machine_for
 from plugins.catalog.public import Category
 from plugins.crm.public import Customer, Lead
 from plugins.orders.models import ZERO, Order, OrderLine
@@ -35,7 +36,7 @@ from plugins.orders.revenue import (
     net_revenue,
     refunds_subquery,
 )
-from plugins.orders.services import day_start, to_local
+from plugins.orders.services import day_start, settings, to_local
 
 PERM = "orders.report.read"
 
@@ -364,8 +365,6 @@ def revenue_trend(params: Mapping[str, Any], user: User):
 def orders_by_state(params: Mapping[str, Any], user: User):
     """The order pipeline: orders and their total per workflow state (the state's label, in
     the workflow's order), in the user's scope; final states without orders are left out."""
-    from core.statemachine import label_of, machine_for
-
     machine = machine_for("order")
     stmt = restrict(select(Order.status, func.count(Order.id), func.sum(Order.total)), Order, user) \
         .group_by(Order.status)
@@ -434,8 +433,6 @@ REPORTS = [
 
 
 def services_currency() -> str:
-    from plugins.orders.services import settings
-
     return str(settings().get("currency", "CNY"))
 
 

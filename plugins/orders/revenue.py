@@ -27,6 +27,7 @@ from core.db import db
 from core.i18n import N_
 from core.statemachine import machine_for
 from plugins.orders.models import Order, Payment
+from plugins.orders.services import company_tz
 
 #: Order states whose orders count as sales (the customer has paid).
 REVENUE_STATES: tuple[str, ...] = ("paid", "shipped", "completed")
@@ -66,16 +67,12 @@ def net_revenue(total: Any, refunded: Any) -> ColumnElement[Any]:
 
 
 def _tz_name() -> str:
-    from plugins.orders.services import company_tz
-
     return company_tz().key
 
 
 def _offsets(start: datetime, end: datetime) -> list[tuple[datetime, int]]:
     """``[(from_utc, offset_minutes), …]``: the zone's UTC offset from each moment on, for
     ``start`` … ``end`` (naive UTC); the first item starts at ``datetime.min``."""
-    from plugins.orders.services import company_tz
-
     tz = company_tz()
 
     def off(t: datetime) -> int:

@@ -464,8 +464,6 @@ def create_order(data: Mapping[str, Any], user: User, *, idempotency_key: str | 
 
 
 def _initial_state() -> str:
-    from core.statemachine import machine_for
-
     try:
         return machine_for("order").initial
     except StopIteration:
@@ -826,8 +824,6 @@ def create_return(data: Mapping[str, Any], user: User) -> ReturnRequest:
 
 
 def _initial_return_state() -> str:
-    from core.statemachine import machine_for
-
     try:
         return machine_for("return").initial
     except StopIteration:

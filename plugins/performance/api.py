@@ -59,6 +59,7 @@ from plugins.performance.schemas import (
     TeamOut,
 )
 from plugins.performance.statements import EXPORT_COLUMNS, export_rows, filtered, statement_dict, with_lines
+from plugins.performance.targets import import_targets
 
 blp = Blueprint("performance_api", __name__, url_prefix="/performance",
                 description="Seller performance: sellers, teams, targets, figures, leaderboards, commissions. "
@@ -276,8 +277,6 @@ class TargetImportView(MethodView):
     @blp.response(200, TargetImportResult)
     def post(self):
         """Import targets from a CSV/XLSX upload (multipart field 'file'; ?dry_run=1 saves nothing)"""
-        from plugins.performance.targets import import_targets
-
         user = require(TARGET_IMPORT)
         upload = request.files.get("file")
         if upload is None or not upload.filename:

@@ -36,6 +36,7 @@ from core import audit
 from core.db import db, lock_for_update, quantize, utcnow
 from core.errors import Conflict
 from core.models import TransitionLog, User
+from core.statemachine import machine_for
 from plugins.performance.models import SellerProfile, Statement, StatementLine
 from plugins.performance.periods import parse_month
 from plugins.performance.rules import Rule, RuleSet, cap_rate, load_rules
@@ -46,8 +47,6 @@ ENTITY = "commission_statement"
 
 
 def initial_state() -> str:
-    from core.statemachine import machine_for
-
     return machine_for(ENTITY).initial
 
 

@@ -26,6 +26,7 @@ from plugins.performance.models import SELLER_STATUSES, SellerProfile, Statement
 from plugins.performance.periods import current_month, from_args
 from plugins.performance.schemas import GenerateIn, SellerIn, SellerPatch, TargetIn
 from plugins.performance.statements import filtered, statement_dict
+from plugins.performance.targets import COLUMNS, import_targets
 
 bp = Blueprint("performance_web", __name__, url_prefix="/performance", template_folder="templates")
 REPORT = "performance.report.read"
@@ -174,8 +175,6 @@ def target_delete(target_id: int):
 @bp.route("/targets/import", methods=["GET", "POST"])
 @login_required
 def targets_import():
-    from plugins.performance.targets import COLUMNS, import_targets
-
     user = require(TARGET_IMPORT)
     counts = message = None
     errors: list[Any] = []

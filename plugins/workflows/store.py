@@ -22,12 +22,13 @@ from flask import Flask, current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from core import audit
+from core import activation, audit
+from core.activation import ConfigPart
 from core.db import db
 from core.errors import ConfigError, ConfigIssue
 from core.models import TransitionLog
 from core.state import dovetail
-from core.statemachine import Machine, machine_from_dict
+from core.statemachine import Machine, machine_for, machine_from_dict
 from plugins.workflows.checker import Known, Result, check_text
 
 log = logging.getLogger("dovetail.plugins.workflows")
@@ -133,8 +134,6 @@ class WorkflowStore:
         Files are never read here: a changed file takes effect through ``dovetail config
         apply``. ``apply``/``force`` are accepted for old callers and mean nothing.
         """
-        from core import activation
-
         activation.sync()
         return list(self.files.values())
 
@@ -142,8 +141,6 @@ class WorkflowStore:
         """``workflow reload``: apply the config (:func:`core.activation.apply`), as
         ``dovetail config apply`` does. Returns (applied, file states, located errors); when
         refused, nothing changed, the version in force stays and the files show why."""
-        from core import activation
-
         self.checked = {}  # a file that cannot be read refuses the apply before any check
         try:
             activation.apply(current_app, actor=actor, note="workflow reload")
@@ -156,8 +153,6 @@ class WorkflowStore:
     # -- the config part (core.activation) ------------------------------------
     def prepare(self, docs: Any, *, applying: bool) -> Prepared:
         """Check every workflow document; located errors of all files in one ConfigError."""
-        from core import activation
-
         app = current_app._get_current_object()
         known = dataclasses.replace(known_from_app(), roles=activation.roles_for_check(app))
         out = Prepared()
@@ -265,8 +260,6 @@ class WorkflowStore:
 
     def by_name(self, name: str) -> tuple[str, Machine] | None:
         """A workflow by file name or entity name: (entity, machine in force)."""
-        from core.statemachine import machine_for
-
         self.refresh()
         state = self.files.get(name)
         entity = state.entity if state and state.entity else name
@@ -281,8 +274,6 @@ class WorkflowStore:
 
 def config_part() -> Any:
     """``workflows/*.yaml`` as a part of the run-time config (:mod:`core.activation`)."""
-    from core.activation import ConfigPart
-
     class WorkflowsPart(ConfigPart):
         name = "workflows"
 

@@ -8,6 +8,7 @@ from flask_babel import lazy_gettext as _l
 
 from core.auth import has_permission, require
 from core.errors import NotFound
+from core.statemachine import label_of
 from plugins.workflows import diagram
 from plugins.workflows.api import MANAGE, READ, overview
 from plugins.workflows.checker import check_text
@@ -45,7 +46,6 @@ def detail(name: str):
     if found is None:
         raise NotFound(_("No workflow '%(name)s'.", name=name))
     entity, machine = found
-    from core.statemachine import label_of
 
     f = store().files.get(name) or next((x for x in store().files.values()
                                          if x.entity == entity and x.status != "active"), None)
