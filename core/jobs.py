@@ -25,6 +25,8 @@ from sqlalchemy import String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from core import extras, outbox
+from core.audit import acting_as, seal
 from core.db import db, utcnow
 from core.registry import Job
 from core.state import dovetail
@@ -39,6 +41,11 @@ OUTBOX_JOB = "core.outbox_process"
 AUDIT_JOB = "core.audit_seal"
 #: A commit queues at most one outbox job per this many seconds (the schedule covers the rest).
 KICK_SECONDS = 1
+
+
+def _current() -> Flask:
+    """The app behind ``current_app`` (the object itself, to hand to other threads/contexts)."""
+    return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
 class JobRun(db.Model):
@@ -65,20 +72,14 @@ class Enqueued:
 
 
 def _process_outbox(limit: int = 500) -> int:
-    from core import outbox
-
     return outbox.process(limit).total
 
 
 def _prune_outbox(days: int = 7) -> int:
-    from core import outbox
-
     return outbox.prune(timedelta(days=days))
 
 
 def _seal_audit() -> int:
-    from core.audit import seal
-
     return seal(db.session)
 
 
@@ -109,11 +110,10 @@ def queue_name(app: Flask | None = None) -> str:
 
 def get_queue(app: Flask | None = None) -> Any:
     """The RQ ``Queue`` when Redis is configured, else ``None`` (jobs run inline)."""
-    app = app or current_app._get_current_object()
+    app = app or _current()
     redis = dovetail(app).redis
     if redis is None:
         return None
-    from core import extras
 
     rq = extras.require("rq", "DOVETAIL_REDIS_URL (the background job queue)")
     return rq.Queue(queue_name(app), connection=redis)
@@ -126,7 +126,7 @@ def _app() -> Flask:
     """The current app, or (in an RQ worker process started elsewhere) one built from the config."""
     global _worker_app
     if has_app_context():
-        return current_app._get_current_object()  # type: ignore[no-any-return]
+        return _current()
     if _worker_app is None:
         from core.app import create_app
 
@@ -137,8 +137,6 @@ def _app() -> Flask:
 def run_job(name: str, kwargs: dict[str, Any] | None = None) -> Any:
     """Run job ``name`` now, in a fresh application context (its own database session, acting
     as the system), and return its result. RQ calls this; so does inline :func:`enqueue`."""
-    from core.audit import acting_as
-
     with _app().app_context(), acting_as(None, "worker"):
         return job_named(name).func(**(kwargs or {}))
 
@@ -160,7 +158,7 @@ def enqueue(job_name: str, **kwargs: Any) -> Enqueued:
 def outbox_committed(ids: list[int]) -> None:
     """A transaction committed outbox messages ``ids``: run them now without Redis (behaviour
     stays immediate), or queue one outbox job (at most one per :data:`KICK_SECONDS`)."""
-    app = current_app._get_current_object()
+    app = _current()
     redis = dovetail(app).redis
     if redis is None:
         from core import outbox
@@ -234,8 +232,6 @@ class WorkReport:
 
 
 def _drain_outbox() -> int:
-    from core import outbox
-
     done = 0
     while True:
         n = outbox.process().total
@@ -252,7 +248,7 @@ def work(*, burst: bool = False, inline: bool | None = None, interval: float = 5
     calling :func:`tick` every ``interval`` seconds. Otherwise an in-process loop running due
     scheduled jobs and the outbox. Needs an application context.
     """
-    app = current_app._get_current_object()
+    app = _current()
     queue = None if inline else get_queue(app)
     stop = stop or threading.Event()
     if queue is None:
@@ -265,8 +261,7 @@ def work(*, burst: bool = False, inline: bool | None = None, interval: float = 5
             if burst or stop.wait(interval):
                 return report
     report = WorkReport("rq")
-    import rq
-
+    rq = extras.require("rq", "dovetail worker with DOVETAIL_REDIS_URL")  # optional: the 'redis' extra
     if burst:
         report.scheduled = tick()
         enqueue(OUTBOX_JOB)

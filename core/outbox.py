@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import has_app_context
-from sqlalchemy import Index, String, Text, event, insert, select
+from sqlalchemy import Index, String, Text, delete, event, func, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.db import IdMixin, JSONType, db, utcnow
@@ -158,46 +158,42 @@ def process(limit: int = 500, *, ids: Iterable[int] | None = None) -> Processed:
     return out
 
 
+def _rowcount(result: Any) -> int:
+    """Rows an UPDATE/DELETE touched (``CursorResult.rowcount``; the typed ``Result`` lacks it)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def supersede(session: Session, kind: str) -> int:
     """Mark every pending ``kind`` message done in ``session``'s transaction, waiting for any
     being processed; for a rebuild from scratch that already covers their effect. Returns
     how many."""
-    from sqlalchemy import update
-
-    n = session.execute(update(OutboxMessage).where(OutboxMessage.kind == kind, OutboxMessage.status == PENDING)
-                        .values(status=DONE, processed_at=utcnow(), last_error="superseded by a rebuild")
-                        ).rowcount
-    return int(n or 0)
+    return _rowcount(session.execute(
+        update(OutboxMessage).where(OutboxMessage.kind == kind, OutboxMessage.status == PENDING)
+        .values(status=DONE, processed_at=utcnow(), last_error="superseded by a rebuild")))
 
 
 def pending_count() -> int:
     """Messages still to do (pending, due or not)."""
-    from sqlalchemy import func
-
     return int(db.session.scalar(select(func.count(OutboxMessage.id))
                                  .where(OutboxMessage.status == PENDING)) or 0)
 
 
 def prune(older_than: timedelta = timedelta(days=7)) -> int:
     """Delete done messages processed before ``older_than`` ago; returns how many."""
-    from sqlalchemy import delete
-
     with Session(db.engine) as session:
-        n = session.execute(delete(OutboxMessage).where(
-            OutboxMessage.status == DONE, OutboxMessage.processed_at < utcnow() - older_than)).rowcount
+        n = _rowcount(session.execute(delete(OutboxMessage).where(
+            OutboxMessage.status == DONE, OutboxMessage.processed_at < utcnow() - older_than)))
         session.commit()
-    return int(n or 0)
+    return n
 
 
 def requeue_dead() -> int:
     """Give every dead message a fresh set of attempts (after fixing what made it fail)."""
-    from sqlalchemy import update
-
     with Session(db.engine) as session:
-        n = session.execute(update(OutboxMessage).where(OutboxMessage.status == DEAD)
-                            .values(status=PENDING, attempts=0, available_at=utcnow())).rowcount
+        n = _rowcount(session.execute(update(OutboxMessage).where(OutboxMessage.status == DEAD)
+                                      .values(status=PENDING, attempts=0, available_at=utcnow())))
         session.commit()
-    return int(n or 0)
+    return n
 
 
 def _after_commit(session: Session) -> None:
