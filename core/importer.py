@@ -36,6 +36,7 @@ from marshmallow import ValidationError as MarshmallowError
 from sqlalchemy import JSON, Table, Text, bindparam, cast, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from core.cli import with_app
 from core.db import db
 from core.errors import DovetailError
 from core.export import safe_cell
@@ -148,8 +149,8 @@ class RowImport:
         require_columns(path, header, set(self.required))
 
     def parse(self, line: int, row: dict[str, str]) -> tuple[dict[str, Any], Problems]:
-        """Cells → the schema's input; default: the non-empty cells as they are."""
-        return {k: v for k, v in row.items() if v != ""}, []
+        """Cells → the schema's input; default: the non-empty cells of :attr:`columns` as they are."""
+        return {k: v for k, v in row.items() if v != "" and (not self.columns or k in self.columns)}, []
 
     def check(self, line: int, data: dict[str, Any], failed: set[str]) -> Problems:
         """Checks that need the database or the rest of the file (``failed``: columns in error)."""
@@ -274,8 +275,6 @@ def import_command(noun: str, run: Callable[..., ImportReport], *, help: str,
     error, ``--errors FILE`` writes them as CSV, one summary line goes to standard output,
     and the exit status is 2 when any row was rejected.
     """
-    from core.cli import with_app
-
     def command(file: Path, dry_run: bool, errors_file: Path | None, batch: int, strict: bool,
                 **extra: Any) -> None:
         if not file.exists():

@@ -93,9 +93,10 @@ def order_created(order: Any, imported: bool) -> None:
 def orders_imported(orders: list[Any]) -> None:
     """A batch of historical orders (up to 500) was saved by ``dovetail import orders``.
 
-    Called once per batch, flushed inside the batch's transaction. ``orders`` are
-    :class:`plugins.orders.models.Order` objects with their lines, as for :func:`order_created`;
-    read them, do not change them. Record what you keep per order in bulk (one statement per
+    Called once per batch, inside the batch's transaction. ``orders`` are read-only records
+    with the saved values (:class:`plugins.orders.importer.ImportedOrder`: the attributes
+    :func:`order_created` documents, ``lines`` and an empty ``adjustments``) rather than
+    loaded :class:`~plugins.orders.models.Order` objects. Record what you keep per order in bulk (one statement per
     batch, not per order). A plugin implementing this hook is not called with
     ``order_created`` for imported orders; one that implements only ``order_created`` gets one
     call per order with ``imported=True``. Raising rolls the batch back.

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select, update
@@ -48,6 +49,7 @@ from plugins.catalog.public import Product
 from plugins.crm.public import Customer, normalise_phone
 from plugins.orders import services
 from plugins.orders.models import ZERO, Order, OrderLine, OrderSequence, Payment
+from plugins.orders.pricing import CartLine
 
 #: which state timestamps a historical order in each status gets (all = the order date).
 STAMPS = {
@@ -333,23 +335,75 @@ class OrderImport(RowImport):
         record(db.session, "import", "order", f"{ids[0]}-{ids[-1]}", after={
             "orders": len(ids), "lines": len(lines), "ids": ids, "file": self.source},
             note=f"historical import of {len(ids)} orders ({len(lines)} lines)")
-        loaded = list(db.session.scalars(select(Order).where(Order.id.in_(ids)).order_by(Order.id)
-                                         .options(selectinload(Order.lines), selectinload(Order.adjustments))))
-        announce_imported(loaded)
-        db.session.flush()  # the session holds clean objects weakly: nothing to expunge
+        records = [ImportedOrder(id=oid, **{k: row[k] for k in ImportedOrder.COLUMNS})
+                   for oid, row in zip(ids, orders, strict=True)]
+        by_order: dict[int, list[ImportedLine]] = {oid: [] for oid in ids}
+        for ln in lines:
+            by_order[ln["order_id"]].append(ImportedLine(**{k: ln[k] for k in ImportedLine.COLUMNS}))
+        for rec in records:
+            rec.lines = by_order[rec.id]
+        announce_imported(records)
+        db.session.flush()
 
 
-def announce_imported(orders: list[Order]) -> None:
+@dataclass
+class ImportedLine(CartLine):
+    """A line of an imported order, as passed to ``orders_imported`` (read only): a priced cart
+    line (``line_total`` is its gross less its discount) with its cost and returned quantity."""
+
+    COLUMNS: ClassVar[tuple[str, ...]] = ("product_id", "sku", "name", "category_id", "quantity", "unit_price",
+                                          "unit_cost", "line_discount", "returned_quantity")
+    unit_cost: Decimal = ZERO
+    returned_quantity: int = 0
+
+
+@dataclass
+class ImportedOrder:
+    """An imported order as passed to ``orders_imported``: the saved values of the order and its
+    lines (read only; built from what was inserted instead of loading every order back)."""
+
+    COLUMNS: ClassVar[tuple[str, ...]] = ("number", "customer_id", "owner_id", "status", "currency", "subtotal",
+                                          "discount_total", "total", "placed_at", "external_number", "custom",
+                                          *STAMP_COLUMNS)
+    id: int
+    number: str
+    customer_id: int
+    owner_id: int | None
+    status: str
+    currency: str
+    subtotal: Decimal
+    discount_total: Decimal
+    total: Decimal
+    placed_at: datetime
+    external_number: str
+    custom: dict[str, Any]
+    confirmed_at: datetime | None = None
+    paid_at: datetime | None = None
+    shipped_at: datetime | None = None
+    completed_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    returned_at: datetime | None = None
+    coupon_code: str | None = None
+    lines: list[ImportedLine] = field(default_factory=list)
+    adjustments: list[Any] = field(default_factory=list)
+
+
+def announce_imported(orders: list[ImportedOrder]) -> None:
     """Tell other plugins about a batch of imported orders: ``orders_imported`` once to the
-    plugins implementing it, ``order_created(imported=True)`` per order to the others, and
-    the ``orders.order.created`` integration event per order (with ``imported``)."""
+    plugins implementing it; ``order_created(imported=True)`` per order (with the saved
+    :class:`Order`) to those implementing only that; and the ``orders.order.created``
+    integration event per order (with ``imported``)."""
     pm = dovetail().pm
     batch_aware = [impl.plugin for impl in pm.hook.orders_imported.get_hookimpls()]
-    per_order = pm.subset_hook_caller("order_created", remove_plugins=batch_aware)
     if batch_aware:
         pm.hook.orders_imported(orders=orders)
+    per_order = pm.subset_hook_caller("order_created", remove_plugins=batch_aware)
+    if per_order.get_hookimpls():
+        saved = db.session.scalars(select(Order).where(Order.id.in_([o.id for o in orders])).order_by(Order.id)
+                                   .options(selectinload(Order.lines), selectinload(Order.adjustments)))
+        for order in saved:
+            per_order(order=order, imported=True)
     for order in orders:
-        per_order(order=order, imported=True)
         emit(services.EVENT_CREATED, **services.event_payload(order), imported=True)
 
 
