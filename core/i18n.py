@@ -62,6 +62,21 @@ def shown(text: Any) -> str:
     return text.translated() if isinstance(text, Message) else ("" if text is None else str(text))
 
 
+def state_label(entity: str, key: str | None) -> str:
+    """A workflow state as the reader sees it: its label in the workflow in force for
+    ``entity``, in the request's language (the key for a state the workflow does not have)."""
+    from core.errors import DovetailError
+    from core.statemachine import label_of, machine_for
+
+    if not key:
+        return ""
+    try:
+        state = machine_for(entity).states.get(key)
+    except DovetailError:  # no workflow for this entity
+        return key
+    return label_of(state.label) if state is not None else key
+
+
 def M_(msgid: str, shown: dict[str, Any] | None = None, **args: Any) -> Message:  # noqa: N802 - like N_
     """``M_("requires the permission '%(permission)s'", permission=p)``: a :class:`Message`
     (extracted with ``-k M_``)."""
@@ -111,4 +126,5 @@ def translate_text(text: str) -> str:
     return joiner.join(parts)
 
 
-__all__ = ["M_", "Message", "MessageId", "N_", "column_label", "shown", "translate_cell", "translate_text"]
+__all__ = ["M_", "Message", "MessageId", "N_", "column_label", "shown", "state_label", "translate_cell",
+           "translate_text"]

@@ -64,6 +64,7 @@ def _english_texts(config_dir: Path) -> set[str]:
                 texts.add(max(pieces, key=len).strip())
     for path in (config_dir / "workflows").glob("*.yaml"):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        texts.update(data.get("states") or {})  # a state's key shown instead of its label
         for part in ("states", "transitions"):
             for item in (data.get(part) or {}).values():
                 texts.add((item.get("label") or {}).get("en", ""))

@@ -21,6 +21,7 @@ from core.auth import has_permission, require
 from core.dashboard import chart_data
 from core.db import db
 from core.errors import DovetailError, ValidationError
+from core.i18n import N_
 from core.scope import get_for, select_for
 from plugins.catalog.public import Category, Product
 from plugins.crm.public import Segment
@@ -61,6 +62,10 @@ def _attach_errors(form: FlaskForm, exc: DovetailError) -> None:
 # Campaigns
 # ---------------------------------------------------------------------------
 
+
+
+#: message ids of the campaign statuses (models.CAMPAIGN_STATUSES), shown translated
+STATUS_LABELS = (N_("draft"), N_("active"), N_("paused"), N_("ended"))
 
 class CampaignForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])

@@ -8,14 +8,14 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from core import custom, statemachine
 from core.api import apply_sort, page_of
 from core.auth import has_permission, require
 from core.db import db, lock_for_update
 from core.errors import DovetailError
-from core.i18n import shown
+from core.i18n import N_, shown, state_label
 from core.models import User
 from core.scope import get_for, select_for
 from plugins.catalog.public import Product
@@ -109,6 +109,18 @@ def _inputs_from_form() -> dict[str, str]:
     return {k[len("input."):]: v for k, v in request.form.items() if k.startswith("input.") and v != ""}
 
 
+#: payment kinds and the demo's payment methods, shown translated on the order page (a method
+#: typed in by hand is shown as written)
+PAYMENT_WORDS = (N_("payment"), N_("refund"), N_("wechat_pay"), N_("alipay"), N_("bank_transfer"), N_("cash"),
+                 N_("card"))
+
+
+@bp.app_template_global("state_label")
+def _state_label(entity: str, key: str | None) -> str:
+    """``state_label('order', o.status)`` in templates: the state's label (core.i18n.state_label)."""
+    return state_label(entity, key)
+
+
 def _transition_label(entity: str, key: str) -> str:
     """The transition's label from the workflow in force (its key when it has none)."""
     t = statemachine.machine_for(entity).transitions.get(key)
@@ -136,16 +148,31 @@ def order_transition(order_id: int):
     return redirect(url_for("orders_web.order", order_id=order_id))
 
 
-def _customer_choices(user: User) -> list[tuple[int, str]]:
-    rows = db.session.scalars(select_for(Customer, "crm.customer.read", user)
-                              .order_by(Customer.name).limit(500)).all()
+def _customer_choices(user: User, q: str = "", keep: str = "") -> list[tuple[int, str]]:
+    """The customers in ``user``'s scope for the order form, narrowed by ``q`` (name, or phone
+    digits for users who may see phones); the preselected customer ``keep`` always stays."""
+    stmt = select_for(Customer, "crm.customer.read", user)
+    q = q.strip()[:100]
+    if q:
+        cond = Customer.name.icontains(q, autoescape=True)
+        digits = "".join(ch for ch in q if ch.isdigit())
+        if len(digits) >= 4 and has_permission(user, "crm.customer.read_personal"):
+            cond = or_(cond, Customer.phone.contains(digits, autoescape=True))
+        if keep.isdigit():
+            cond = or_(cond, Customer.id == int(keep))
+        stmt = stmt.where(cond)
+    rows = db.session.scalars(stmt.order_by(Customer.name).limit(500)).all()
     names = customer_names({c.id for c in rows}, user)
     return [(c.id, f"{names.get(c.id, c.name)} (#{c.id})") for c in rows]
 
 
-def _product_choices() -> list[tuple[int, str]]:
-    rows = db.session.execute(select(Product.id, Product.sku, Product.name, Product.price)
-                              .where(Product.active.is_(True)).order_by(Product.sku).limit(1000)).all()
+def _product_choices(q: str = "") -> list[tuple[int, str]]:
+    """Active products for the order form, narrowed by ``q`` (SKU or name)."""
+    stmt = select(Product.id, Product.sku, Product.name, Product.price).where(Product.active.is_(True))
+    q = q.strip()[:100]
+    if q:
+        stmt = stmt.where(or_(Product.sku.icontains(q, autoescape=True), Product.name.icontains(q, autoescape=True)))
+    rows = db.session.execute(stmt.order_by(Product.sku).limit(1000)).all()
     return [(r.id, f"{r.sku} · {r.name} · {r.price}") for r in rows]
 
 
@@ -185,7 +212,11 @@ def new_order():
             flash(_("Order %(n)s created.", n=o.number))
             return redirect(url_for("orders_web.order", order_id=o.id))
     status = 422 if errors or request.method == "POST" else 200
-    return render_template("orders/new.html", customers=_customer_choices(user), products=_product_choices(),
+    searching = request.method == "GET"  # a search narrows the choices; a failed save lists them all
+    return render_template("orders/new.html",
+                           customers=_customer_choices(user, form.get("customer_q", "") if searching else "",
+                                                       form.get("customer_id", "")),
+                           products=_product_choices(form.get("product_q", "") if searching else ""),
                            n_lines=NEW_LINES, errors=errors, form=form, order=None,
                            custom_cols=custom.columns("order", user)), status
 

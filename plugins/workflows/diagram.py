@@ -93,8 +93,10 @@ def layers(machine: Machine) -> list[list[str]]:
 def svg(machine: Machine, label: Any = None) -> Markup:
     """A simple layered SVG drawing (no JavaScript, no CDN): boxes by depth, arrows per edge.
 
-    Returned as ``Markup`` so a template embeds it as is: every name and label from the
-    workflow file is escaped here, where the drawing is built."""
+    ``label(item)`` names a state's box and a transition's arrow (default: the English label);
+    the web page passes the reader's language. Returned as ``Markup`` so a template embeds it
+    as is: every name and label from the workflow file is escaped here, where the drawing is
+    built."""
     label = label or (lambda s: _en(s.label, s.key))
     w, h, gx, gy = 150, 40, 70, 30
     pos: dict[str, tuple[int, int]] = {}
@@ -126,7 +128,7 @@ def svg(machine: Machine, label: Any = None) -> Markup:
         parts.append(f'<path d="{path}" fill="none" stroke="#555" marker-end="url(#arrow)" '
                      f'data-edge="{escape(src)}-&gt;{escape(dst)}"/>')
         parts.append(f'<text x="{tx}" y="{ty}" font-size="11" text-anchor="middle" fill="#333">'
-                     f'{escape(key)}</text>')
+                     f'{escape(str(label(machine.transitions[key])))}</text>')
     for s in machine.states.values():
         x, y = pos[s.key]
         stroke = "#2a7" if s.initial else ("#a33" if s.final else "#336")
