@@ -22,7 +22,7 @@ from core.api import apply_sort, page_of
 from core.auth import has_permission, require
 from core.db import db
 from core.errors import DovetailError, ValidationError
-from core.i18n import N_, shown
+from core.i18n import N_, shown, state_label
 from core.models import User
 from core.scope import get_for, select_for
 from plugins.crm import dedupe, leads, pool, services
@@ -54,6 +54,12 @@ def tier_label(key: str | None) -> str:
 @bp.app_context_processor
 def _tier_helpers() -> dict[str, Any]:
     return {"tier_label": tier_label, "tier_labels": lambda keys: ", ".join(tier_label(k) for k in keys or ())}
+
+
+@bp.app_template_global("state_label")
+def _state_label(entity: str, key: str | None) -> str:
+    """``state_label('order', o.status)`` in templates: the state's label (core.i18n.state_label)."""
+    return state_label(entity, key)
 
 
 def _page() -> int:
