@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
+import tempfile
 from datetime import datetime
+from pathlib import Path
 
 from flask import Response, request, stream_with_context
 from flask.views import MethodView
@@ -73,10 +75,6 @@ ACT_READ, ACT_WRITE = services.ACT_READ, services.ACT_WRITE
 SEG_READ, SEG_WRITE = "crm.segment.read", "crm.segment.write"
 LEAD_READ, LEAD_WRITE = "crm.lead.read", "crm.lead.write"
 
-
-
-def _body():
-    return request.get_json(silent=True) or {}
 
 
 # ---------------------------------------------------------------------------
@@ -154,11 +152,11 @@ class ContactsView(MethodView):
     @permission_required(UPDATE)
     @customers_blp.arguments(ContactIn)
     @customers_blp.response(201, ContactOut)
-    def post(self, _data, customer_id):
+    def post(self, data, customer_id):
         """Add a contact person to a customer"""
         user = require(UPDATE)
         c = services.visible_customer(customer_id, UPDATE, user)
-        contact = services.save_contact(c, _body(), user)
+        contact = services.save_contact(c, data, user)
         db.session.commit()
         return _json(services.contact_dict(contact, user), 201)
 
@@ -168,12 +166,12 @@ class ContactView(MethodView):
     @permission_required(UPDATE)
     @customers_blp.arguments(ContactPatch(partial=True))
     @customers_blp.response(200, ContactOut)
-    def patch(self, _data, customer_id, contact_id):
+    def patch(self, data, customer_id, contact_id):
         """Change a contact"""
         user = require(UPDATE)
         c = services.visible_customer(customer_id, UPDATE, user)
         contact = _contact(c, contact_id)
-        services.save_contact(c, _body(), user, contact)
+        services.save_contact(c, data, user, contact)
         db.session.commit()
         return _json(services.contact_dict(contact, user))
 
@@ -219,11 +217,11 @@ class CustomerActivitiesView(MethodView):
     @permission_required(ACT_WRITE)
     @customers_blp.arguments(ActivityIn)
     @customers_blp.response(201, ActivityOut)
-    def post(self, _data, customer_id):
+    def post(self, data, customer_id):
         """Log an interaction (done) or schedule a call task (due_date)"""
         user = require(ACT_WRITE)
         c = services.visible_customer(customer_id, READ, user)
-        act = services.create_activity(c, _body(), user)
+        act = services.create_activity(c, data, user)
         db.session.commit()
         return _json(services.activity_dict(act, user), 201)
 
@@ -390,9 +388,6 @@ class ImportView(MethodView):
     @customers_blp.response(200, ImportOut)
     def post(self):
         """Import a CSV/XLSX upload (multipart field 'file'); rows match only your customers"""
-        import tempfile
-        from pathlib import Path
-
         user = require("crm.customer.import")
         upload = request.files.get("file")
         if upload is None or not upload.filename:
@@ -478,12 +473,12 @@ class ActivityView(MethodView):
     @permission_required(ACT_WRITE)
     @activities_blp.arguments(ActivityPatch(partial=True))
     @activities_blp.response(200, ActivityOut)
-    def patch(self, _data, activity_id):
+    def patch(self, data, activity_id):
         """Change or complete a task (done=true with outcome; next_step + next_due_date schedules
         the follow-up)"""
         user = require(ACT_WRITE)
         act = get_for(Activity, activity_id, ACT_WRITE, user)
-        services.update_activity(act, _body(), user)
+        services.update_activity(act, data, user)
         db.session.commit()
         return _json(services.activity_dict(act, user))
 
@@ -526,10 +521,10 @@ class SegmentsView(MethodView):
     @permission_required(SEG_WRITE)
     @segments_blp.arguments(SegmentIn)
     @segments_blp.response(201, SegmentOut)
-    def post(self, _data):
+    def post(self, data):
         """Save a segment (tier, tags, region, min/max spend, last purchase before/after …)"""
         user = require(SEG_WRITE)
-        seg = services.save_segment(_body(), user)
+        seg = services.save_segment(data, user)
         db.session.commit()
         return _json(_segment_dict(seg, user), 201)
 
@@ -545,11 +540,11 @@ class SegmentView(MethodView):
     @permission_required(SEG_WRITE)
     @segments_blp.arguments(SegmentPatch(partial=True))
     @segments_blp.response(200, SegmentOut)
-    def patch(self, _data, segment_id):
+    def patch(self, data, segment_id):
         """Rename a segment or change its filters"""
         user = require(SEG_WRITE)
         seg = get_for(Segment, segment_id, SEG_WRITE, user, label="segment")
-        services.save_segment(_body(), user, seg)
+        services.save_segment(data, user, seg)
         db.session.commit()
         return _json(_segment_dict(seg, user))
 
@@ -606,10 +601,10 @@ class LeadsView(MethodView):
     @permission_required(LEAD_WRITE)
     @leads_blp.arguments(LeadIn)
     @leads_blp.response(201, LeadOut)
-    def post(self, _data):
+    def post(self, data):
         """Create a lead (status: the workflow's initial state)"""
         user = require(LEAD_WRITE)
-        lead = leads.save_lead(_body(), user)
+        lead = leads.save_lead(data, user)
         db.session.commit()
         return _json(leads.lead_dict(lead, user), 201)
 
@@ -625,14 +620,14 @@ class LeadView(MethodView):
     @permission_required(LEAD_WRITE)
     @leads_blp.arguments(LeadPatch(partial=True))
     @leads_blp.response(200, LeadOut)
-    def patch(self, _data, lead_id):
+    def patch(self, data, lead_id):
         """Change a lead (its status changes only through transitions)"""
         user = require(LEAD_WRITE)
         lead = get_for(Lead, lead_id, LEAD_WRITE, user, label="lead")
-        if "status" in _body():
+        if "status" in data:
             raise ValidationError("Change the status through /transitions.",
                                   fields={"status": ["Read-only; use a transition."]})
-        leads.save_lead(_body(), user, lead)
+        leads.save_lead(data, user, lead)
         db.session.commit()
         return _json(leads.lead_dict(lead, user))
 
