@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Response, request
+from flask import Response
 from flask.views import MethodView
 
 from core.api import Blueprint, apply_sort, page_body, page_of, page_schema
 from core.api import serialized as _json
 from core.auth import permission_required, require
 from core.db import db
-from core.errors import NotFound
+from core.errors import NotFound, ValidationError
 from core.export import csv_bytes
 from core.scope import dump, get_for, select_for
 from plugins.crm.public import Customer
@@ -51,10 +51,6 @@ REPORT, EXPORT = "marketing.report.read", "marketing.list.export"
 
 
 
-def _body() -> dict:
-    return request.get_json(silent=True) or {}
-
-
 # ---------------------------------------------------------------------------
 # Campaigns
 # ---------------------------------------------------------------------------
@@ -75,10 +71,10 @@ class CampaignsView(MethodView):
     @permission_required(C_WRITE)
     @campaigns_blp.arguments(CampaignIn)
     @campaigns_blp.response(201, CampaignOut)
-    def post(self, _data):
+    def post(self, data):
         """Create a campaign"""
         user = require(C_WRITE)
-        campaign = services.save_campaign(None, _body())
+        campaign = services.save_campaign(None, data)
         db.session.commit()
         return _json(dump(CampaignOut(), campaign, Campaign, user), 201)
 
@@ -107,11 +103,11 @@ class CampaignView(MethodView):
     @permission_required(C_WRITE)
     @campaigns_blp.arguments(CampaignPatch(partial=True))
     @campaigns_blp.response(200, CampaignOut)
-    def patch(self, _data, campaign_id):
+    def patch(self, data, campaign_id):
         """Change a campaign (status: draft, active, paused, ended)"""
         user = require(C_WRITE)
         campaign = get_for(Campaign, campaign_id, C_WRITE, user)
-        services.save_campaign(campaign, _body())
+        services.save_campaign(campaign, data)
         db.session.commit()
         return _json(dump(CampaignOut(), campaign, Campaign, user))
 
@@ -267,8 +263,6 @@ class CouponsView(MethodView):
             raise NotFound(f"No promotion with id {data['promotion_id']}.",
                            fields={"promotion_id": ["Unknown promotion."]})
         if data.get("code") and data.get("count", 1) != 1:
-            from core.errors import ValidationError
-
             raise ValidationError("Give either a code or a count.", fields={"count": ["Only with random codes."]})
         made = services.generate_coupons(
             promo, count=data.get("count", 1), code=data.get("code"), prefix=data.get("prefix", ""),
