@@ -14,11 +14,13 @@ from typing import Any, TypeVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import g, has_request_context, request
+from flask_login import current_user as web_user
 from sqlalchemy import delete, func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from core.db import db, is_postgres, utcnow
-from core.errors import PermissionDenied, TooManyRequests, Unauthorized
+from core.errors import Conflict, PermissionDenied, TooManyRequests, Unauthorized, ValidationError
 from core.models import ApiToken, LoginAttempt, User, UserRole
 from core.state import dovetail
 
@@ -53,8 +55,6 @@ def verify_password(user: User | None, password: str) -> bool:
 
 
 def check_password_policy(password: str) -> None:
-    from core.errors import ValidationError
-
     if len(password) < 10:
         raise ValidationError("Password must have at least 10 characters.",
                               fields={"password": ["At least 10 characters."]})
@@ -77,8 +77,6 @@ def normalize_username(username: str, *, strict: bool = True) -> str:
     than 80 characters or holding control characters; lookups pass ``strict=False`` and get
     the normalised text whatever it is (it then simply matches no user).
     """
-    from core.errors import ValidationError
-
     def drop_format(s: str) -> str:
         return "".join(ch for ch in s if unicodedata.category(ch) != "Cf")
 
@@ -102,10 +100,6 @@ def create_user(username: str, password: str, roles: list[str], *, display_name:
     The name is stored normalised (:func:`normalize_username`), so a name differing from an
     existing one only in case, width, zero-width characters or spaces is a conflict (409).
     """
-    from sqlalchemy.exc import IntegrityError
-
-    from core.errors import Conflict, ValidationError
-
     known = dovetail().config.roles
     unknown = [r for r in roles if r not in known]
     if unknown:
@@ -198,8 +192,6 @@ def current_user() -> User | None:
         if user is None:
             env["dovetail.bad_token"] = True
     elif not request.path.startswith("/api/"):
-        from flask_login import current_user as web_user
-
         if web_user and getattr(web_user, "is_authenticated", False):
             user = web_user._get_current_object()
     env[_KEY] = user

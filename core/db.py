@@ -15,8 +15,10 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from flask import has_request_context, request
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, MetaData, Numeric, event
+from sqlalchemy import JSON, ForeignKey, MetaData, Numeric, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
@@ -68,7 +70,6 @@ class TimestampMixin:
 class CreatedByMixin:
     @declared_attr
     def created_by_id(cls) -> Mapped[int | None]:  # noqa: N805
-        from sqlalchemy import ForeignKey
 
         return mapped_column(ForeignKey("core_user.id", ondelete="SET NULL"), nullable=True)
 
@@ -109,7 +110,6 @@ def reads_only() -> bool:
     """True inside a read request (GET/HEAD/OPTIONS) outside :func:`write_transaction`."""
     if _writing.get():
         return False
-    from flask import has_request_context, request
 
     return has_request_context() and request.method in READ_METHODS
 
@@ -170,8 +170,6 @@ def database_unreachable(exc: BaseException) -> bool:
     running ``SELECT 1`` decides (a bare DBAPI cursor: no transaction, so no wait on
     SQLite's write lock). Only called on the error path.
     """
-    from sqlalchemy import exc as sa_exc
-
     if isinstance(exc, sa_exc.TimeoutError):  # the pool is exhausted
         return True
     if not isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):

@@ -398,7 +398,7 @@ def _impact(config_dir: str | Path | None, name: str, enabled: list[str],
     app = _app_of(obj)
     counts_ok = True
     if app is None or name not in dovetail(app).registry.enabled_names:
-        from core.app import create_app
+        from core.app import create_app  # noqa: PLC0415 - core.app imports this module (core.plugins -> core.cli)
 
         try:
             app = create_app(config_dir or None)

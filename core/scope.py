@@ -58,7 +58,7 @@ def select_for(model: type[Any], permission: str | None = None, user: User | Non
     if permission:
         user = require(permission) if user is None else user
     elif user is None:
-        from core.auth import require_user
+        from core.auth import require_user  # noqa: PLC0415 - core.auth -> core.state -> core.app imports this module
 
         user = require_user()
     stmt: Select = select(model)
@@ -145,7 +145,7 @@ def log_personal_access(model: type[Any], ids: Iterable[Any], user: User | None,
         return
     if channel is None:
         channel = f"{request.method} {request.path}" if has_request_context() else "cli"
-    from core import accesslog  # queued in read requests, written once at the end (see there)
+    from core import accesslog  # noqa: PLC0415 - core.accesslog imports this module (queued in read requests, written once at the end)
 
     accesslog.record(user.id if user else None, model.__tablename__, list(ids)[:1000], channel[:200])
 

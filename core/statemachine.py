@@ -23,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import current_app
+from flask_babel import get_locale
 from sqlalchemy import func, select
 
 from core import audit
@@ -173,9 +174,7 @@ def machine_for(name: str) -> Machine:
 
 def label_of(lab: Mapping[str, str]) -> str:
     try:
-        from flask_babel import get_locale
-
-        from core.web import locale_code
+        from core.web import locale_code  # noqa: PLC0415 - core.web -> core.dashboard -> core.i18n imports this module
 
         loc = locale_code(get_locale()) or "en"
     except Exception:  # noqa: BLE001 - outside a request: English
@@ -392,7 +391,7 @@ def perform(name: str, record: Any, key: str, user: Any, *, comment: str | None 
             dovetail().pm.hook.workflow_transitioned(entity=name, record=record, transition=key,
                                                 from_state=from_state, to_state=t.target,
                                                 marks=t.marks, user=user)
-            from core.events import TRANSITION_EVENT, emit
+            from core.events import TRANSITION_EVENT, emit  # noqa: PLC0415 - core.events -> core.state -> core.app imports this module
 
             emit(TRANSITION_EVENT, entity=name, id=record.id, transition=key,
                  from_state=from_state, to_state=t.target, marks=list(t.marks))

@@ -28,7 +28,7 @@ from core.registry import WorkflowAction, WorkflowEntity
 from core.scope import dump, get_for, restrict
 from plugins.crm.models import Activity, Customer, Lead
 from plugins.crm.schemas import LeadIn, LeadOut
-from plugins.crm.services import _check_owner, load, today_local, touch
+from plugins.crm.services import _check_owner, check_tier, load, today_local, touch
 
 WORKFLOW_FILE = Path(__file__).parent / "workflows" / "lead.yaml"
 CONTEXT_FIELDS = ("id", "title", "status", "source", "expected_amount", "expected_close", "owner_id",
@@ -95,8 +95,6 @@ def convert_lead(record: Lead, ctx: Any) -> None:
         stmt = select(Customer).where(Customer.phone == record.phone).order_by(Customer.id).limit(1)
         c = db.session.scalar(restrict(stmt, Customer, ctx.user) if ctx.user is not None else stmt)
     if c is None:
-        from plugins.crm.services import check_tier
-
         now = utcnow()
         c = Customer(name=record.contact_name or record.title, phone=record.phone,
                      phones=[record.phone] if record.phone else [], email=record.email,

@@ -17,7 +17,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from marshmallow import ValidationError as MarshmallowError
-from sqlalchemy import Select, column, exists, func, literal, or_, select
+from sqlalchemy import Select, cast, column, exists, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 
 from core import custom
@@ -132,9 +133,6 @@ def check_tier(value: str | None) -> str:
 
 def tag_clause(tag: str) -> Any:
     if is_postgres():
-        from sqlalchemy import cast
-        from sqlalchemy.dialects.postgresql import JSONB
-
         return cast(Customer.tags, JSONB).op("@>")(cast(literal(json.dumps([tag])), JSONB))
     each = func.json_each(Customer.tags).table_valued("value")
     return exists(select(literal(1)).select_from(each).where(column("value") == tag))
@@ -278,7 +276,7 @@ def create_customer(data: Mapping[str, Any], user: User | None, *, owner_default
 def update_customer(c: Customer, data: Mapping[str, Any], user: User | None) -> Customer:
     _apply(c, data, user, creating=False)
     if "owner_id" in data and data["owner_id"] != c.owner_id:
-        from plugins.crm import pool
+        from plugins.crm import pool  # noqa: PLC0415 - plugins.crm.pool imports this module
 
         _check_owner(data["owner_id"], user)
         pool.set_owner(c, data["owner_id"], user, action="assign")

@@ -153,7 +153,5 @@ def _equals(col: Any, fd: FieldDef, raw: str) -> Any:
     if fd.type == "boolean":
         return _boolean_is(col, key, bool(value))
     if fd.type in NUMERIC:
-        from decimal import Decimal
-
         return _number(col, key) == Decimal(str(value))
     return _text(col, key) == literal(str(value), String)

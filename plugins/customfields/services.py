@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from flask_babel import get_locale
 from marshmallow import RAISE, Schema, post_load
 from marshmallow import ValidationError as MarshmallowError
 
 from core.auth import current_user, has_permission, has_role
 from core.state import dovetail
+from core.web import locale_code
 from plugins.customfields import store
 from plugins.customfields.definitions import MSG_READ_ONLY, FieldDef, build_field, to_storage
 from plugins.customfields.filters import apply_filters
@@ -28,12 +30,8 @@ ADMIN_PERMISSION = "customfields.field.write"
 
 def _locale() -> str:
     try:
-        from flask_babel import get_locale
-
         loc = get_locale()
         if loc is not None:
-            from core.web import locale_code
-
             return locale_code(loc)
     except Exception:  # noqa: BLE001 - outside a request Babel has no locale; use the configured one
         pass

@@ -362,7 +362,7 @@ def _file_lock(st: State) -> Iterator[None]:
     file in the instance folder, so the config folder stays clean)."""
     with st.lock:
         try:
-            import fcntl
+            import fcntl  # noqa: PLC0415 - POSIX-only module, loaded where the lock is taken
         except ImportError:  # pragma: no cover - Windows: one process per instance there
             yield
             return

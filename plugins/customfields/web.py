@@ -18,7 +18,8 @@ from core.db import db
 from core.errors import ConfigError, Conflict, DovetailError
 from core.state import dovetail
 from plugins.customfields import services, store
-from plugins.customfields.definitions import TYPES
+from plugins.customfields.api import _check_body, _plain_body
+from plugins.customfields.definitions import KEY_RE, TYPES
 
 bp = Blueprint("customfields_web", __name__, url_prefix="/admin/custom-fields",
                template_folder="templates")
@@ -115,9 +116,6 @@ def new():
     errors: list[str] = []
     status = 200
     if form.validate_on_submit():
-        from plugins.customfields.api import _check_body, _plain_body
-        from plugins.customfields.definitions import KEY_RE
-
         entity, key = form.entity.data, (form.key.data or "").strip()
         body = {k: v for k, v in _body(form).items() if v is not None}
         try:

@@ -24,7 +24,7 @@ from plugins.inventory import services
 from plugins.inventory.api import post_movement
 from plugins.inventory.cli import import_counts
 from plugins.inventory.models import Movement, StockLevel, Warehouse
-from plugins.inventory.schemas import MovementIn
+from plugins.inventory.schemas import MovementIn, WarehouseIn
 
 bp = Blueprint("inventory_web", __name__, url_prefix="/inventory", template_folder="templates")
 WH_READ, WH_WRITE = "inventory.warehouse.read", "inventory.warehouse.write"
@@ -195,8 +195,6 @@ def warehouse_form(warehouse_id: int | None = None):
     wh = get_for(Warehouse, warehouse_id, WH_WRITE, user) if warehouse_id else None
     form = WarehouseForm(obj=wh)
     if form.validate_on_submit():
-        from plugins.inventory.schemas import WarehouseIn
-
         data: dict[str, Any] = {"code": form.code.data, "name": form.name.data,
                                 "address": form.address.data or None, "active": bool(form.active.data)}
         try:

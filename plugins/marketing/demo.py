@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from core import statemachine
 from core.audit import acting_as
 from core.db import db
 from core.errors import DovetailError
@@ -72,7 +73,6 @@ def populate(scale: float, seed: int) -> None:
         customers = db.session.scalars(select(Customer.id).order_by(Customer.id)).all()
         if admin is None or not customers:
             return
-        from core import statemachine
         for _i in range(max(int(150 * scale), 3)):
             lines = [{"product_id": p.id, "quantity": rng.choice([1, 1, 2, 3])}
                      for p in rng.sample(products, k=min(len(products), rng.choice([1, 2, 3])))]

@@ -305,8 +305,6 @@ def _coupon(raw: Any) -> str | None:
 def _costs(product_ids: set[int], known: Mapping[int, Any] | None = None) -> dict[int, Decimal]:
     """Unit cost per product: from ``known`` (the products pricing loaded), one SELECT for
     the rest (a gift product a promotion added)."""
-    from plugins.catalog.models import Product
-
     known = known or {}
     costs: dict[int, Decimal] = {pid: known[pid].cost for pid in product_ids if pid in known}
     rest = product_ids - set(costs)

@@ -22,7 +22,7 @@ from core.api import Blueprint, apply_sort, page_body, page_of, page_schema
 from core.api import serialized as _json
 from core.auth import permission_required, require
 from core.db import db, lock_for_update
-from core.errors import ConfigError, ValidationError
+from core.errors import ConfigError, NotFound, ValidationError
 from core.export import csv_bytes, xlsx_bytes
 from core.models import User
 from core.scope import get_for, select_for
@@ -265,8 +265,6 @@ class TargetView(MethodView):
 def _target(target_id: int, user: User) -> Target:
     t = db.session.scalar(services.target_select(user).where(Target.id == target_id))
     if t is None:
-        from core.errors import NotFound
-
         raise NotFound(f"No target with id {target_id}.")
     return t
 
