@@ -79,7 +79,7 @@ def current_actor() -> tuple[int | None, str]:
     if forced is not None:
         return forced
     try:
-        from core.auth import current_user
+        from core.auth import current_user  # noqa: PLC0415 - core.auth -> core.state -> core.app imports this module
 
         user = current_user()
     except RuntimeError:
