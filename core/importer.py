@@ -35,6 +35,7 @@ from marshmallow import Schema
 from marshmallow import ValidationError as MarshmallowError
 from sqlalchemy import JSON, Table, Text, bindparam, cast, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.sql.elements import ColumnElement
 
 from core.cli import with_app
 from core.db import db
@@ -208,7 +209,7 @@ def bulk_insert(table: Table, rows: list[dict[str, Any]]) -> None:
         session.execute(insert(table), rows)
         return
     cols = list(rows[0])
-    arrays = []
+    arrays: list[ColumnElement[Any]] = []
     for c in cols:
         col_type = table.c[c].type
         if isinstance(col_type, JSON):  # a JSON list is a value, not an array dimension: send text
