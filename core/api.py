@@ -449,6 +449,15 @@ class Blueprint(SmorestBlueprint):
         return decorator
 
 
+class WorkflowResultOut(Schema):
+    """What ``core.statemachine.perform`` answers: the transition done, or waiting for approvals."""
+
+    status = fields.String(metadata={"description": "done, or pending_approval"})
+    from_ = fields.String(data_key="from")
+    to = fields.String()
+    approvals = fields.Dict(metadata={"description": "given and required, while pending approval."})
+
+
 # ---------------------------------------------------------------------------
 # Lists: pagination, whitelisted sorting, filtering
 # ---------------------------------------------------------------------------

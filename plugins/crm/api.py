@@ -22,7 +22,7 @@ from core.api import Blueprint, ListArgs, apply_sort, page_body, page_of, page_s
 from core.api import serialized as _json
 from core.auth import has_permission, permission_required, require
 from core.db import db
-from core.errors import PermissionDenied, ValidationError
+from core.errors import NotFound, PermissionDenied, ValidationError
 from core.export import safe_cell, write_csv, xlsx_bytes
 from core.scope import can_read_personal, get_for, mask, select_for
 from plugins.crm import dedupe, leads, pool, services, transfer
@@ -47,6 +47,7 @@ from plugins.crm.schemas import (
     LeadIn,
     LeadOut,
     LeadPatch,
+    LeadTransitionOut,
     MergeIn,
     PoolArgs,
     PurchaseOut,
@@ -188,8 +189,6 @@ class ContactView(MethodView):
 def _contact(c: Customer, contact_id: int) -> Contact:
     contact = db.session.get(Contact, contact_id)
     if contact is None or contact.customer_id != c.id:
-        from core.errors import NotFound
-
         raise NotFound(f"Customer {c.id} has no contact {contact_id}.")
     return contact
 
@@ -651,7 +650,7 @@ class LeadTransitionsView(MethodView):
 
     @permission_required(LEAD_READ)
     @leads_blp.arguments(TransitionIn)
-    @leads_blp.response(200, LeadOut)
+    @leads_blp.response(200, LeadTransitionOut)
     def post(self, data, lead_id):
         """Perform a transition: {"transition", "comment", "inputs"}"""
         user = require(LEAD_READ)

@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields, post_load, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
 
-from core.api import MAX_MONEY, Id, Int, ListArgs
+from core.api import MAX_MONEY, Id, Int, ListArgs, WorkflowResultOut
 from plugins.crm.models import ACTIVITY_TYPES
 from plugins.crm.phone import PHONE_ERROR, PhoneError, normalise_phone
 
@@ -363,6 +363,12 @@ class LeadOut(Schema):
     notes = fields.String(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+
+
+class LeadTransitionOut(LeadOut):
+    """The lead after a transition, with what the transition did."""
+
+    result = fields.Nested(WorkflowResultOut)
 
 
 class LeadArgs(ListArgs):

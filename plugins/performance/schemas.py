@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
-from core.api import Id, Int, ListArgs
+from core.api import Id, Int, ListArgs, WorkflowResultOut
 from plugins.performance.models import SELLER_STATUSES
 from plugins.performance.periods import PERIOD_RE
 
@@ -303,9 +303,7 @@ class StatementTransitionsOut(Schema):
     items = fields.List(fields.Dict(), metadata={"description": "[{key, label, to, allowed, reason, inputs}]"})
 
 
-class StatementTransitionOut(Schema):
-    status = fields.String(metadata={"description": "done, or pending_approval"})
-    to = fields.String(data_key="to")
+class StatementTransitionOut(WorkflowResultOut):
     statement = fields.Nested(StatementOut)
 
 
