@@ -343,7 +343,7 @@ def perform(name: str, record: Any, key: str, user: Any, *, comment: str | None 
         exc = {403: PermissionDenied, 409: Conflict}.get(c.status, Conflict)
         english = t.label.get("en") or label_of(t.label)
         raise exc(M_("Cannot %(action)s %(what)s: %(reason)s.", action=english.lower(), what=what, reason=c.reason,
-                     shown={"action": label_of(t.label), "what": what,
+                     shown={"action": label_of(t.label).lower(), "what": what,
                             "reason": c.reason.translated() if isinstance(c.reason, Message) else c.reason}))
     if t.comment_required and not (comment or "").strip():
         raise ValidationError(f"A comment is required to {label_of(t.label).lower()} {what}.",

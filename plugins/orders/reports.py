@@ -402,7 +402,7 @@ REPORTS = [
            {"dashboard": "bar", "dashboard_for": "team", "dashboard_link": "orders_web.orders"},
            description=N_("Every order in your scope, by its current workflow state; total before refunds.")),
     Report("orders.sales_by_day", "Sales by day", PERM, sales_by_day,
-           {**_GROUPED, "dashboard": "line", "dashboard_for": "team"},
+           {**_GROUPED, "dashboard": "line"},
            description=REVENUE_DEFINITION),
     # dashboard_for: the record scopes whose dashboard shows the card (manager: team, owner: all)
     Report("orders.sales_by_rep", "Sales by rep", PERM, sales_by_rep,
