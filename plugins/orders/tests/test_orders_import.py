@@ -126,3 +126,33 @@ def test_owner_column_default_and_unknown_user(shop, runner, admin_api, tmp_path
     assert db.session.scalar(select(Order.owner_id).where(Order.external_number == "N-1")) == shop["rep1"].id
     bad = runner.invoke(["import", "orders", str(g), "--owner", "nobody"])
     assert bad.exit_code == 1 and "no active user 'nobody'" in bad.output and "Traceback" not in bad.output
+
+
+def test_statements_per_batch_do_not_grow_with_orders(shop, tmp_path):
+    """Bulk writes: importing 40 orders costs the same statements as importing 4."""
+    from sqlalchemy import event
+
+    from plugins.orders.importer import import_orders
+
+    def run(first: int, n: int) -> int:
+        f = tmp_path / f"bulk{first}.csv"
+        rows = [f"B-{i},2025-03-0{1 + i % 9},completed,{'C1' if i % 2 else 'C3'},{'TEA-1' if i % 3 else 'CUP-1'},2,9.9"
+                for i in range(first, first + n)]
+        f.write_text("external_number,order_date,status,customer,sku,quantity,unit_price\n" + "\n".join(rows) + "\n",
+                     encoding="utf-8")
+        seen: list[str] = []
+
+        def count(conn, cursor, statement, *args):
+            seen.append(statement)
+
+        engine = db.engine
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            report = import_orders(f)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        assert report.counts["imported"] == n and not report.errors
+        return len(seen)
+
+    run(0, 1)  # the first order of a year also creates its number sequence row
+    assert run(100, 4) == run(200, 40)
