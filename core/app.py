@@ -12,11 +12,13 @@ from typing import Any
 import pluggy
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from core import accesslog, audit, builtin, extras
+from core import accesslog, activation, audit, builtin, extras
 from core.config import Config, load_config, validate_plugin_settings
 from core.db import configure_engine, db, engine_options
 from core.errors import ConfigError, ConfigIssue, DovetailError
+from core.models import PersonalAccess
 from core.plugins import Available, Registry, build_manager, check_roles, collect, discover, resolve
 from core.state import EXTENSION, dovetail
 
@@ -93,7 +95,6 @@ def _new_flask(cfg: Config, testing: bool) -> Flask:
     if proxies:
         # Behind ``proxies`` reverse proxies: their X-Forwarded-For gives the client address
         # (login throttling per IP) and X-Forwarded-Proto says HTTPS (Secure cookies, HSTS).
-        from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     return app
@@ -101,8 +102,8 @@ def _new_flask(cfg: Config, testing: bool) -> Flask:
 
 def _install_handlers(app: Flask, api: Any, registry: Registry) -> None:
     """Error pages and JSON errors, security headers, /healthz, the personal-access log, rollback."""
-    from core.api import handle_error
-    from core.web.security import add_security_headers, cdn_origin
+    from core.api import handle_error  # noqa: PLC0415 - core.api imports core.app (through core.state)
+    from core.web.security import add_security_headers, cdn_origin  # noqa: PLC0415 - core.web imports core.app
 
     @app.errorhandler(Exception)
     def _any_error(exc: Exception):
@@ -114,7 +115,7 @@ def _install_handlers(app: Flask, api: Any, registry: Registry) -> None:
             log.debug("rollback failed while handling %r", exc, exc_info=True)
         if request.path.startswith("/api/"):
             return handle_error(exc)
-        from core.web import html_error
+        from core.web import html_error  # noqa: PLC0415 - core.web imports core.app (through core.state)
 
         return html_error(exc)
 
@@ -124,7 +125,7 @@ def _install_handlers(app: Flask, api: Any, registry: Registry) -> None:
         on /login, a 404): the API keeps its handler, web paths get a page."""
         if request.path.startswith("/api/"):
             return api.handle_http_exception(exc)
-        from core.web import html_error
+        from core.web import html_error  # noqa: PLC0415 - core.web imports core.app (through core.state)
 
         return html_error(exc)
 
@@ -146,9 +147,6 @@ def _install_handlers(app: Flask, api: Any, registry: Registry) -> None:
     def _keep_access_log(response):
         """Reads that showed unmasked personal data leave a PersonalAccess row: keep it
         (a read request's queued rows in one INSERT, see core.accesslog)."""
-        from core import accesslog
-        from core.models import PersonalAccess
-
         if response.status_code < 400 and any(isinstance(o, PersonalAccess) for o in db.session.new):
             db.session.commit()
         accesslog.write_pending(response.status_code)
@@ -187,7 +185,8 @@ def create_app(config_dir: str | Path | None = None, *, config: Mapping[str, Any
     registry.freeze()
 
     app = _new_flask(cfg, testing)
-    from core.web.security import SessionInterface
+    from core.web.security import SessionInterface  # noqa: PLC0415 - core.web imports core.app
+
 
     app.session_interface = SessionInterface()
     accesslog.install()
@@ -202,15 +201,15 @@ def create_app(config_dir: str | Path | None = None, *, config: Mapping[str, Any
         configure_engine(db.engine)
     audit.install()
 
-    from core import reports  # noqa: F401 - registers /api/v1/reports on the core blueprint
-    from core.api import init_api
+    from core import reports  # noqa: F401, PLC0415 - registers /api/v1/reports on the core blueprint; imports core.app back
+    from core.api import init_api  # noqa: PLC0415 - core.api imports core.app (through core.state)
 
     api = init_api(app)
     for bp, _owner in registry.api_blueprints:
         api.register_blueprint(bp, url_prefix="/api/v1" + (bp.url_prefix or ""))
 
-    from core.api import core_blp
-    from core.web import csrf, init_web
+    from core.api import core_blp  # noqa: PLC0415 - core.api imports core.app (through core.state)
+    from core.web import csrf, init_web  # noqa: PLC0415 - core.web imports core.app (through core.state)
 
     init_web(app)
     app.register_blueprint(reports.web_bp)
@@ -223,7 +222,6 @@ def create_app(config_dir: str | Path | None = None, *, config: Mapping[str, Any
     _install_handlers(app, api, registry)
 
     pm.hook.app_ready(app=app)
-    from core import activation
 
     activation.install(app)  # after app_ready: the parts read what plugins set up there
     return app

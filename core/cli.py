@@ -6,12 +6,13 @@ Expected errors print one clear line and exit 1 — never a traceback.
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 
 from core.errors import ConfigError, DovetailError
 from core.state import dovetail
@@ -23,7 +24,7 @@ def _make_app(ctx: click.Context) -> Flask:
     root = ctx.find_root()
     root.obj = root.obj if isinstance(root.obj, dict) else {}
     if root.obj.get("app") is None:
-        from core.app import create_app
+        from core.app import create_app  # noqa: PLC0415 - core.app imports this module (through core.plugins)
 
         root.obj["app"] = create_app(root.params.get("config"))
     return root.obj["app"]
@@ -35,13 +36,9 @@ def get_app() -> Flask:
 
 def with_app(fn):
     """Run a command inside the configured app's context."""
-    import functools
-
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from flask import current_app, has_app_context
-
-        from core.audit import acting_as
+        from core.audit import acting_as  # noqa: PLC0415 - core.audit -> core.auth -> core.state -> core.app imports this module
 
         app = get_app()
         if has_app_context() and current_app._get_current_object() is app:  # type: ignore[attr-defined]

@@ -25,6 +25,8 @@ from typing import Any
 from flask_babel import get_locale, gettext
 from markupsafe import escape
 
+from core.errors import DovetailError
+
 
 class MessageId(str):
     """A string that is a message id: shown translated on web pages, as it is elsewhere."""
@@ -65,8 +67,7 @@ def shown(text: Any) -> str:
 def state_label(entity: str, key: str | None) -> str:
     """A workflow state as the reader sees it: its label in the workflow in force for
     ``entity``, in the request's language (the key for a state the workflow does not have)."""
-    from core.errors import DovetailError
-    from core.statemachine import label_of, machine_for
+    from core.statemachine import label_of, machine_for  # noqa: PLC0415 - core.statemachine imports this module
 
     if not key:
         return ""

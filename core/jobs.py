@@ -128,7 +128,7 @@ def _app() -> Flask:
     if has_app_context():
         return _current()
     if _worker_app is None:
-        from core.app import create_app
+        from core.app import create_app  # noqa: PLC0415 - core.app imports this module (through core.builtin)
 
         _worker_app = create_app(os.environ.get("DOVETAIL_CONFIG"))
     return _worker_app
@@ -161,8 +161,6 @@ def outbox_committed(ids: list[int]) -> None:
     app = _current()
     redis = dovetail(app).redis
     if redis is None:
-        from core import outbox
-
         # a fresh context: the committing session (db.session here) may emit no more SQL now
         with app.app_context():
             outbox.process(ids=ids)
@@ -253,7 +251,6 @@ def work(*, burst: bool = False, inline: bool | None = None, interval: float = 5
     stop = stop or threading.Event()
     if queue is None:
         report = WorkReport("inline")
-        from core import outbox
 
         while True:
             report.outbox_done += _drain_outbox() if burst else outbox.process().total

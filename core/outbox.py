@@ -203,7 +203,7 @@ def _after_commit(session: Session) -> None:
     if not ids or not has_app_context():
         return
     try:
-        from core import jobs
+        from core import jobs  # noqa: PLC0415 - core.jobs imports this module
 
         jobs.outbox_committed(ids)
     except Exception:  # noqa: BLE001 - the business change is committed; the worker retries the rest

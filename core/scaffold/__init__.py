@@ -14,6 +14,9 @@ import re
 from pathlib import Path
 from string import Template
 
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
 from core.errors import DovetailError
 
 TEMPLATE_DIR = Path(__file__).parent / "template"
@@ -48,7 +51,7 @@ def render(name: str) -> dict[str, str]:
 def scaffold(name: str, dest: Path | str = ".") -> Path:
     """Create ``dest/dovetail-<name>/`` and return its path; refuses to overwrite."""
     check_name(name)
-    from core.plugins import discover
+    from core.plugins import discover  # noqa: PLC0415 - core.plugins -> core.cli -> core.cli_commands imports this module
 
     taken = discover()
     if name in taken:
@@ -70,9 +73,6 @@ def scaffold(name: str, dest: Path | str = ".") -> Path:
 def compile_catalogue(po: Path) -> Path:
     """Write ``messages.mo`` next to ``po`` (what ``pybabel compile`` does), so the new
     plugin's Chinese texts work before anyone runs pybabel."""
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-
     with po.open("rb") as fh:
         catalogue = read_po(fh)
     mo = po.with_suffix(".mo")
