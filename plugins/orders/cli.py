@@ -88,7 +88,8 @@ import_orders_cmd = import_command("orders", _import, options=[click.option(
     Columns: external_number, order_date, status, customer (external code or phone), sku,
     quantity, unit_price; optional owner (the rep's username, as the export writes it) and
     custom.<key>. Orders whose external number exists are skipped, so re-running is safe.
-    No stock is moved, no promotion applied. Exit status 2 when rows were rejected.
+    No stock is moved, no promotion applied. --batch is the number of orders written per bulk
+    batch (and of rows looked up together). Exit status 2 when rows were rejected.
     """)
 
 

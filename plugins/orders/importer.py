@@ -62,7 +62,7 @@ STAMPS = {
 }
 PAID = {"paid", "shipped", "completed", "returned"}
 STAMP_COLUMNS = ("confirmed_at", "paid_at", "shipped_at", "completed_at", "cancelled_at", "returned_at")
-#: orders written per bulk batch.
+#: orders written per bulk batch (``--batch``).
 ORDER_BATCH = 500
 MAX_AMOUNT = Decimal("1e10")
 
@@ -141,8 +141,9 @@ class OrderImport(RowImport):
     summary_format = "{imported} orders ({lines} lines), {skipped} already imported, {rejected} rejected"
     schema = OrderRowIn()
 
-    def __init__(self, default_owner: User | None = None, source: str = "") -> None:
+    def __init__(self, default_owner: User | None = None, source: str = "", batch: int = ORDER_BATCH) -> None:
         self.default_owner = default_owner
+        self.batch = batch
         self.source = source
         self.states = set(machine_for("order").states)
         self.customers: dict[str, tuple[int, int | None] | None] = {}
@@ -274,8 +275,8 @@ class OrderImport(RowImport):
         keys = [k for k, g in self.groups.items() if k not in self.bad and g]
         report.counts["rejected"] = len(self.bad)
         with acting_as(self.default_owner, "import"):
-            for i in range(0, len(keys), ORDER_BATCH):
-                chunk = keys[i:i + ORDER_BATCH]
+            for i in range(0, len(keys), self.batch):
+                chunk = keys[i:i + self.batch]
                 existing = set(db.session.scalars(select(Order.external_number)
                                                   .where(Order.external_number.in_(chunk))))
                 todo = [k for k in chunk if k not in existing]
@@ -430,5 +431,5 @@ def import_orders(path: str | Path, *, default_owner: User | None = None, dry_ru
                   batch: int = 500, progress: Callable[[int], Any] | None = None) -> ImportReport:
     """Import historical orders; counts ``imported``, ``skipped``, ``rejected`` (orders) and
     ``lines``. Unpacks as ``(counts, errors)``."""
-    return run_import(OrderImport(default_owner, Path(path).name), path, dry_run=dry_run, batch=batch,
+    return run_import(OrderImport(default_owner, Path(path).name, batch), path, dry_run=dry_run, batch=batch,
                       progress=progress)
