@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -448,6 +450,19 @@ def audit() -> None:
     """The audit chain."""
 
 
+@contextmanager
+def _audit_tables() -> Iterator[None]:
+    """A database error while sealing or reading the chain becomes one line, not a traceback."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        yield
+    except DBAPIError as exc:
+        cause = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+        raise DovetailError(f"cannot read the audit chain ({cause}); if the database was not "
+                            f"upgraded to this release, run 'dovetail db upgrade'") from exc
+
+
 @audit.command("seal")
 @with_app
 def audit_seal() -> None:
@@ -457,7 +472,9 @@ def audit_seal() -> None:
     from core.audit import seal
     from core.db import db
 
-    click.echo(f"Sealed {seal(db.session)} new audit entries.")
+    with _audit_tables():
+        sealed = seal(db.session)
+    click.echo(f"Sealed {sealed} new audit entries.")
 
 
 @audit.command("verify")
@@ -469,10 +486,11 @@ def audit_verify() -> None:
     from core.audit import seal, verify
     from core.db import db
 
-    sealed = seal(db.session)
-    if sealed:
-        click.echo(f"Sealed {sealed} new audit entries.")
-    report = verify(db.session)
+    with _audit_tables():
+        sealed = seal(db.session)
+        if sealed:
+            click.echo(f"Sealed {sealed} new audit entries.")
+        report = verify(db.session)
     if not report.ok:
         raise DovetailError(report.problem or "the audit chain does not verify")
     end = f", the last is entry {report.last_id}" if report.last_id else ""

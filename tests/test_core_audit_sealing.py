@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from core import audit, migrate
 from core.db import db
+from core.errors import DovetailError
 from core.models import AuditEntry, AuditHead
 from core.testing import conformance
 
@@ -276,7 +277,7 @@ def test_migration_core_0005_keeps_an_existing_chain_and_refuses_to_drop_unseale
         result = audit.verify(db.session)
         assert (result.ok, result.checked, result.unsealed) == (True, 3, 1), result.problem
         db.session.remove()
-        with pytest.raises(RuntimeError, match="1 audit entries are not sealed yet"):
+        with pytest.raises(DovetailError, match="1 audit entries are not sealed yet"):
             migrate.downgrade(app, "core", "core_0004")
         assert "sealed_seq" in _columns()
         assert audit.seal(db.session) == 1
@@ -299,3 +300,15 @@ def test_the_api_lists_sealed_and_unsealed_entries_as_documented(app, admin_api)
     doc = conformance.closed_schemas(admin_api.get("/api/v1/openapi.json").json)
     schema = doc["paths"]["/api/v1/audit"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert conformance.body_problems(doc, schema, r.json) == []
+
+
+def test_the_audit_commands_answer_one_line_when_the_chain_cannot_be_read(app, runner):
+    db.session.commit()
+    with db.engine.begin() as conn:  # a database the chain cannot be read from
+        conn.execute(text("ALTER TABLE core_audit RENAME TO core_audit_elsewhere"))
+    for command in (["audit", "verify"], ["audit", "seal"]):
+        result = runner.invoke(command, catch_exceptions=True)
+        assert result.exit_code == 1
+        assert "cannot read the audit chain (" in result.output
+        assert "run 'dovetail db upgrade'" in result.output
+        assert "Traceback" not in result.output

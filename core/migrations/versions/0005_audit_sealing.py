@@ -41,8 +41,10 @@ def downgrade():
     conn = op.get_bind()
     unsealed = conn.execute(sa.text('SELECT count(*) FROM core_audit WHERE sealed_seq IS NULL')).scalar()
     if unsealed:
-        raise RuntimeError(f"core_0005 downgrade refused: {unsealed} audit entries are not sealed "
-                           f"yet; run 'dovetail audit seal' first")
+        from core.errors import DovetailError  # a one-line CLI error, not a traceback
+
+        raise DovetailError(f"core_0005 downgrade refused: {unsealed} audit entries are not sealed "
+                            f"yet; run 'dovetail audit seal' first")
     op.drop_index('ix_core_audit_unsealed', table_name='core_audit')
     with op.batch_alter_table('core_audit', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('uq_core_audit_sealed_seq'), type_='unique')
