@@ -350,7 +350,7 @@ class Throttle:
                                                       LoginAttempt.at < since))
         counts = dict(db.session.execute(
             select(LoginAttempt.key, func.count()).where(LoginAttempt.key.in_(keys))
-            .group_by(LoginAttempt.key)).tuples().all())
+            .group_by(LoginAttempt.key)).all())
         if any(counts.get(k, 0) >= limits[k] for k in keys):
             db.session.commit()  # keeps the pruning, ends the lock
             return None

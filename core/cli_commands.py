@@ -531,7 +531,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int, 
     options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads, "timeout": timeout,
                "accesslog": "-"}
 
-    class Server(BaseApplication):  # type: ignore[misc] - gunicorn is untyped
+    class Server(BaseApplication):  # gunicorn is untyped (Any to mypy)
         def load_config(self) -> None:
             for key, value in options.items():
                 self.cfg.set(key, value)

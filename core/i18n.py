@@ -41,6 +41,10 @@ class Message(str):
     Build it with :func:`M_`; ``shown`` gives the arguments a reader sees (a role's label
     instead of its key) when they differ from the English text's."""
 
+    msgid: str
+    args: dict[str, Any]
+    shown: dict[str, Any] | None
+
     def __new__(cls, msgid: str, args: dict[str, Any] | None = None,
                 shown: dict[str, Any] | None = None) -> Message:
         obj = super().__new__(cls, msgid % args if args else msgid)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from core.db import db
 from core.events import emit
-from plugins.catalog.models import Product
+from plugins.catalog.public import Product
 from plugins.inventory.models import StockLevel, Warehouse
 from plugins.inventory.services import alerts_query, effective_point
 

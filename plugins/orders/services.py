@@ -309,7 +309,7 @@ def _costs(product_ids: set[int], known: Mapping[int, Any] | None = None) -> dic
     costs: dict[int, Decimal] = {pid: known[pid].cost for pid in product_ids if pid in known}
     rest = product_ids - set(costs)
     if rest:
-        costs.update(db.session.execute(select(Product.id, Product.cost).where(Product.id.in_(rest))).tuples().all())
+        costs.update(db.session.execute(select(Product.id, Product.cost).where(Product.id.in_(rest))).all())
     return costs
 
 
