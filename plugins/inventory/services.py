@@ -35,7 +35,7 @@ from core.db import db, is_postgres, lock_for_update, quantize, utcnow
 from core.errors import Conflict, NotFound, ValidationError
 from core.events import emit
 from core.state import dovetail
-from plugins.catalog.models import Product
+from plugins.catalog.public import Product
 from plugins.inventory.models import Movement, ReorderPoint, Reservation, StockLevel, Warehouse
 
 STOCK_COUNT_REASON = "stock count"
