@@ -219,9 +219,25 @@ def test_concurrent_processors_run_each_message_once(app):
 
 
 def test_outbox_kinds_and_jobs_are_checked_at_start_naming_the_plugin(tmp_path):
-    from test_core_startup import module, refused
-
+    from core.app import create_app
+    from core.errors import PluginError
     from core.registry import Job
+
+    def module(name, **hooks):
+        mod = types.ModuleType(f"{name}_mod")
+        mod.plugin_manifest = hookimpl(lambda: PluginManifest(name=name, version="1.0.0"))
+        for hook, fn in hooks.items():
+            setattr(mod, hook, hookimpl(fn))
+        return mod
+
+    def refused(_tmp, enabled, extra) -> PluginError:
+        cfg = tmp_path / "config"
+        cfg.mkdir(exist_ok=True)
+        (cfg / "roles.yaml").write_text("roles:\n  admin: {permissions: ['*'], scope: all}\n")
+        with pytest.raises(PluginError) as info:
+            create_app(cfg, plugins=enabled, extra_plugins=extra, testing=True,
+                       config={"database_url": f"sqlite:///{tmp_path}/x.db", "secret_key": "x"})
+        return info.value
 
     def kind(name):
         return lambda: [OutboxKind(name, _record)]
