@@ -3,9 +3,9 @@
 A plugin declares message kinds (``register_outbox_kinds``, each with a handler) and writes a
 message with :func:`enqueue` on the session of the business transaction, so the message
 exists exactly when the change does (a rollback drops both). :func:`process` then claims due
-messages one by one — ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL, SQLite's write
-transaction elsewhere — and runs the handler in that same short transaction: the handler's
-database changes and the "done" mark commit together. A handler that raises is rolled back
+messages in small batches — ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL, SQLite's write
+transaction elsewhere — and runs each handler in a savepoint of that same short transaction:
+the handler's database changes and the "done" mark commit together. A handler that raises is rolled back
 to a savepoint, the error and attempt are recorded and the message is retried later with
 exponential backoff; after ``max_attempts`` it is marked ``dead`` (kept, visible, re-queueable).
 
@@ -31,6 +31,7 @@ from sqlalchemy import Index, String, Text, delete, event, func, insert, select,
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.db import IdMixin, JSONType, db, utcnow
+from core.registry import OutboxKind
 from core.state import dovetail
 
 log = logging.getLogger("dovetail.outbox")
@@ -104,22 +105,50 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(BASE_BACKOFF * 2 ** max(attempts - 1, 0), MAX_BACKOFF))
 
 
-def _claim(session: Session, kinds: Iterable[str], ids: list[int] | None, now: datetime) -> OutboxMessage | None:
+#: Messages claimed per transaction: their handlers run one by one in savepoints and all are
+#: marked with one commit (fewer round trips; a crash re-runs the batch, at least once anyway).
+BATCH = 20
+
+
+def _claim(session: Session, kinds: Iterable[str], ids: list[int] | None, now: datetime,
+           batch: int) -> list[OutboxMessage]:
     stmt = (select(OutboxMessage)
             .where(OutboxMessage.status == PENDING, OutboxMessage.available_at <= now,
                    OutboxMessage.kind.in_(list(kinds)))
-            .order_by(OutboxMessage.id).limit(1))
+            .order_by(OutboxMessage.id).limit(batch))
     if ids is not None:
         stmt = stmt.where(OutboxMessage.id.in_(ids))
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
-    return session.scalars(stmt).first()
+    return list(session.scalars(stmt))
 
 
-def process(limit: int = 500, *, ids: Iterable[int] | None = None) -> Processed:
-    """Run due pending messages (at most ``limit``; only ``ids`` when given), each in its own
-    transaction. Messages of kinds no enabled plugin handles are left pending (a disabled
-    plugin's work waits for it). Never raises for a handler's error: it is recorded."""
+def _run(session: Session, msg: OutboxMessage, kind: OutboxKind, now: datetime, out: Processed) -> None:
+    """Run one claimed message's handler in a savepoint and record the outcome on the row."""
+    msg.attempts += 1
+    try:
+        with session.begin_nested():
+            kind.handler(session, msg.payload)
+    except Exception as exc:  # noqa: BLE001 - recorded on the message and retried, never lost
+        log.warning("outbox message %s (%s) failed, attempt %s: %s", msg.id, msg.kind,
+                    msg.attempts, exc, exc_info=True)
+        msg.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        if msg.attempts >= kind.max_attempts:
+            msg.status = DEAD
+            out.dead += 1
+        else:
+            msg.available_at = now + backoff(msg.attempts)
+            out.retried += 1
+    else:
+        msg.status, msg.processed_at = DONE, utcnow()
+        out.done += 1
+
+
+def process(limit: int = 500, *, ids: Iterable[int] | None = None, batch: int = BATCH) -> Processed:
+    """Run due pending messages (at most ``limit``; only ``ids`` when given). Each claimed batch
+    is one transaction; each handler runs in a savepoint of it, so a failing handler is rolled
+    back alone and recorded. Messages of kinds no enabled plugin handles are left pending (a
+    disabled plugin's work waits for it). Never raises for a handler's error."""
     kinds = dovetail().registry.outbox_kinds
     wanted = sorted(set(ids)) if ids is not None else None
     out = Processed()
@@ -128,34 +157,19 @@ def process(limit: int = 500, *, ids: Iterable[int] | None = None) -> Processed:
     while out.total < limit:
         with Session(db.engine, expire_on_commit=False) as session:
             now = utcnow()
-            msg = _claim(session, kinds, wanted, now)
-            if msg is None:
+            claimed = _claim(session, kinds, wanted, now, min(batch, limit - out.total))
+            if not claimed:
                 session.rollback()
                 break
-            kind = kinds[msg.kind][0]
-            msg.attempts += 1
-            try:
-                with session.begin_nested():
-                    kind.handler(session, msg.payload)
-            except Exception as exc:  # noqa: BLE001 - recorded on the message and retried, never lost
-                log.warning("outbox message %s (%s) failed, attempt %s: %s", msg.id, msg.kind,
-                            msg.attempts, exc, exc_info=True)
-                msg.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-                if msg.attempts >= kind.max_attempts:
-                    msg.status = DEAD
-                    out.dead += 1
-                else:
-                    msg.available_at = now + backoff(msg.attempts)
-                    out.retried += 1
-            else:
-                msg.status, msg.processed_at = DONE, utcnow()
-                out.done += 1
+            for msg in claimed:
+                _run(session, msg, kinds[msg.kind][0], now, out)
             session.commit()
         if wanted is not None:
-            wanted.remove(msg.id)
+            wanted = [i for i in wanted if i not in {m.id for m in claimed}]
             if not wanted:
                 break
     return out
+
 
 
 def _rowcount(result: Any) -> int:
