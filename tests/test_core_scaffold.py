@@ -30,7 +30,7 @@ def test_scaffolded_plugin_passes_its_own_tests(tmp_path, config_dir, cli):
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=", "-q", str(root)],
                           cwd=str(root), env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert "13 passed" in proc.stdout, proc.stdout[-2000:]
+    assert "14 passed" in proc.stdout, proc.stdout[-2000:]  # 7 conformance tests (with the contract probe)
     lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--line-length", "120", str(root)],
                           capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout
