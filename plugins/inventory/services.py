@@ -347,22 +347,31 @@ def reserve_for(source_type: str, source_id: int, lines: Iterable[Any], *,
     UPDATE over all of them and one multi-row INSERT of the reservations. Only a product
     without a stock row yet (or a reservation that shrinks) costs statements of its own.
     """
-    wh = get_warehouse(warehouse_id) if warehouse_id else default_warehouse()
-    if not wh.active:
-        raise Conflict(f"Warehouse {wh.code} is inactive; it cannot reserve stock.")
-    need = _needs(lines)
-    held: dict[int, list[Reservation]] = {}
-    for r in active_reservations(source_type, source_id):
-        held.setdefault(r.product_id, []).append(r)
+    # The reads below do not depend on the caller's unsaved changes (the document's new
+    # status, say), so they do not flush them: those go out with the caller's next flush,
+    # in one UPDATE with whatever else it changes on that row.
+    with db.session.no_autoflush:
+        wh = get_warehouse(warehouse_id) if warehouse_id else default_warehouse()
+        if not wh.active:
+            raise Conflict(f"Warehouse {wh.code} is inactive; it cannot reserve stock.")
+        need = _needs(lines)
+        held: dict[int, list[Reservation]] = {}
+        for r in active_reservations(source_type, source_id):
+            held.setdefault(r.product_id, []).append(r)
     deltas: dict[int, int] = {}
+    released = False
     for pid in sorted(set(need) | set(held)):
         delta = need.get(pid, 0) - sum(r.quantity for r in held.get(pid, []))
         if delta > 0:
             deltas[pid] = delta
         elif delta < 0:
             _release_quantity(held[pid], -delta)
-    made: list[Reservation] = []
-    if deltas:
+            released = True
+    if released:
+        db.session.flush()
+    if not deltas:
+        return []
+    with db.session.no_autoflush:
         rows = _stock_rows(deltas, wh)
         guard = not allow_negative()
         short = [(rows[pid], need[pid]) for pid, q in deltas.items() if guard and rows[pid].available < q]
@@ -373,15 +382,14 @@ def reserve_for(source_type: str, source_id: int, lines: Iterable[Any], *,
             refused = {row.stock_id for row in rows.values()} - set(after)
             raise _short_many([(row, need[row.product_id]) for row in rows.values()
                                if row.stock_id in refused], wh, fresh=True)
-        for pid in deltas:
-            row = rows[pid]
-            on_hand, reserved = after[row.stock_id]
-            if row.point is not None and row.available >= row.point > on_hand - reserved:
-                _emit_low_row(row, wh, Change(on_hand, reserved))
         made = list(db.session.scalars(insert(Reservation).returning(Reservation), [
             {"source_type": source_type, "source_id": source_id, "product_id": pid, "warehouse_id": wh.id,
              "quantity": q, "status": "active", "created_at": utcnow()} for pid, q in deltas.items()]))
-    db.session.flush()
+    for pid in deltas:
+        row = rows[pid]
+        on_hand, reserved = after[row.stock_id]
+        if row.point is not None and row.available >= row.point > on_hand - reserved:
+            _emit_low_row(row, wh, Change(on_hand, reserved))
     return made
 
 
