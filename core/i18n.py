@@ -82,6 +82,20 @@ def state_label(entity: str, key: str | None) -> str:
     return label_of(state.label) if state is not None else key
 
 
+def transition_label(entity: str, key: str | None) -> str:
+    """A workflow transition as the reader sees it (history rows): its label in the workflow in
+    force for ``entity``, in the request's language (the key for one it no longer has)."""
+    from core.statemachine import label_of, machine_for  # noqa: PLC0415 - core.statemachine imports this module
+
+    if not key:
+        return ""
+    try:
+        t = machine_for(entity).transitions.get(key)
+    except DovetailError:
+        return key
+    return label_of(t.label) if t is not None else key
+
+
 def M_(msgid: str, shown: dict[str, Any] | None = None, **args: Any) -> Message:  # noqa: N802 - like N_
     """``M_("requires the permission '%(permission)s'", permission=p)``: a :class:`Message`
     (extracted with ``-k M_``)."""
@@ -131,5 +145,5 @@ def translate_text(text: str) -> str:
     return joiner.join(parts)
 
 
-__all__ = ["M_", "Message", "MessageId", "N_", "column_label", "shown", "state_label", "translate_cell",
-           "translate_text"]
+__all__ = ["M_", "Message", "MessageId", "N_", "column_label", "shown", "state_label", "transition_label",
+           "translate_cell", "translate_text"]

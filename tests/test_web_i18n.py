@@ -296,3 +296,30 @@ def test_disabled_transition_buttons_say_why_in_chinese(app, client, demo):
     assert "需要权限“orders.order.pay”" in zh, zh
     en = re.findall(r'<button type="submit" disabled title="([^"]*)">', pages["en"])
     assert "requires the permission &#39;orders.order.pay&#39;" in en, en
+
+
+def test_history_rows_show_labels(app, demo):
+    """The order's history names the transition and states by their zh_CN labels."""
+    from sqlalchemy import select
+
+    from core import statemachine
+    from core.db import db
+    from core.models import User
+    from plugins.orders.models import Order
+
+    with app.test_request_context("/"):
+        rep = db.session.scalar(select(User).where(User.username == demo["rep"]))
+        order = next(o for o in db.session.scalars(select(Order).where(
+            Order.owner_id == rep.id, Order.status == "draft").order_by(Order.id)) if o.lines)
+        statemachine.perform("order", order, "confirm", rep)
+        db.session.commit()
+        oid = order.id
+        db.session.remove()
+    client = app.test_client()
+    with app.app_context():
+        client.get("/login?lang=zh_CN")
+    with app.app_context():
+        client.post("/login", data={"username": demo["rep"], "password": PASSWORD})
+    with app.app_context():
+        page = client.get(f"/orders/{oid}").get_data(as_text=True)
+    assert "<td>确认</td><td>草稿</td><td>已确认</td><td>rep1</td>" in page

@@ -15,7 +15,7 @@ from core.api import apply_sort, page_of
 from core.auth import has_permission, require
 from core.db import db, lock_for_update
 from core.errors import DovetailError
-from core.i18n import N_, shown, state_label
+from core.i18n import N_, shown, state_label, transition_label
 from core.models import User
 from core.scope import get_for, select_for
 from plugins.catalog.public import Product
@@ -113,6 +113,12 @@ def _inputs_from_form() -> dict[str, str]:
 #: typed in by hand is shown as written)
 PAYMENT_WORDS = (N_("payment"), N_("refund"), N_("wechat_pay"), N_("alipay"), N_("bank_transfer"), N_("cash"),
                  N_("card"))
+
+
+@bp.app_template_global("transition_label")
+def _transition_label_global(entity: str, key: str | None) -> str:
+    """``transition_label('order', h.transition)`` in templates (core.i18n.transition_label)."""
+    return transition_label(entity, key)
 
 
 @bp.app_template_global("state_label")

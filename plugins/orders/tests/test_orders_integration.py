@@ -231,7 +231,7 @@ def test_web_pages_list_detail_new_and_transition(web, make_customer, make_produ
     assert "Cannot record payment" in cl.get(detail).get_data(as_text=True)
     cl.post(detail + "/transition", data={"transition": "confirm"})
     page = cl.get(detail).get_data(as_text=True)
-    assert "confirmed" in page and 'value="pay"' in page
+    assert "<small>Confirmed</small>" in page and 'value="pay"' in page
     listing = cl.get("/orders?status=confirmed").get_data(as_text=True)
     assert "SO-" in listing and "李小龙" in listing
     assert "SO-" not in cl.get("/orders?status=draft").get_data(as_text=True)
