@@ -527,7 +527,7 @@ def lead(lead_id: int):
     machine = statemachine.machine_for("lead")
     owner = db.session.get(User, obj.owner_id) if obj.owner_id else None
     return render_template("crm/lead.html", lead=leads.lead_dict(obj, user), obj=obj, owner=owner,
-                           state_label=statemachine.label_of(machine.states[obj.status].label)
+                           current_state=statemachine.label_of(machine.states[obj.status].label)
                            if obj.status in machine.states else obj.status,
                            moves=statemachine.available("lead", obj, user),
                            history=statemachine.history("lead", obj.id))
