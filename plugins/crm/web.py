@@ -6,6 +6,7 @@ and display records through the same masking dump.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -26,6 +27,7 @@ from core.i18n import N_, shown, state_label
 from core.models import User
 from core.scope import get_for, select_for
 from plugins.crm import dedupe, leads, pool, services
+from plugins.crm.api import _pool_dump, export_response
 from plugins.crm.models import ACTIVITY_TYPES, Activity, Contact, Customer, Lead, Purchase, Segment
 from plugins.crm.schemas import CustomerIn
 
@@ -68,8 +70,6 @@ def _page() -> int:
 
 
 def _split(text: str | None) -> list[str]:
-    import re
-
     return [t.strip() for t in re.split(r"[;,；，]", text or "") if t.strip()]
 
 
@@ -151,8 +151,6 @@ def customers():
 @bp.get("/customers/export")
 @login_required
 def customers_export():
-    from plugins.crm.api import export_response
-
     user = require("crm.customer.export")
     args = _list_args()
     params = {k: v for k, v in request.args.items() if k.startswith("custom.") and v}
@@ -330,7 +328,6 @@ def pool_page():
     args = _list_args()
     stmt = services.customer_filters(pool.pool_stmt(), args)
     rows, total = page_of(apply_sort(stmt, Customer, None, default="-pool_entered_at"), args)
-    from plugins.crm.api import _pool_dump
 
     limit = int(services.settings().get("pool_claim_limit", 50))
     return render_template("crm/pool.html", rows=_pool_dump(rows, user), total=total, page=args["page"],
