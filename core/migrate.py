@@ -45,6 +45,7 @@ def alembic_config(app: Flask, name: str, versions: Path, connection: Any = None
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
     cfg.set_main_option("version_locations", str(versions))
+    cfg.set_main_option("path_separator", "os")  # alembic >= 1.16 deprecates the legacy space/comma split
     cfg.attributes.update(connection=connection, version_table=f"alembic_version_{name}",
                           tables=_tables(app, name), metadata=db.metadata)
     return cfg

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,6 @@ def export_products_cmd(output: Path | None, as_user: str | None) -> None:
             n = write_csv(fh, header, rows)
         click.echo(f"Wrote {n} products to {output}.", err=True)
     else:
-        write_csv(click.get_text_stream("stdout"), header, rows)
+        write_csv(sys.stdout, header, rows)
 
 

@@ -83,7 +83,7 @@ def export_customers_cmd(output: Path | None, fmt: str | None, as_user: str | No
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = export_rows(stmt, user, keys, channel="cli export")
     if output is None:
-        n = write_csv(click.get_text_stream("stdout"), header, rows)
+        n = write_csv(sys.stdout, header, rows)
     else:
         with click.progressbar(rows, length=total, label="Exporting customers", file=sys.stderr) as bar:
             if fmt == "xlsx":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -168,4 +169,4 @@ def export_stock_cmd(output: Path | None, warehouse: str | None) -> None:
             n = write_csv(fh, header, rows)
         click.echo(f"Wrote {n} stock rows to {output}.", err=True)
     else:
-        write_csv(click.get_text_stream("stdout"), header, rows)
+        write_csv(sys.stdout, header, rows)

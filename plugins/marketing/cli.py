@@ -45,7 +45,7 @@ def export_audience_cmd(campaign_id: int, output: Path | None, as_user: str | No
     header = [label for _k, label in AUDIENCE_COLUMNS]
     values = ([r.get(k) for k, _l in AUDIENCE_COLUMNS] for r in data)
     if output is None:
-        n = write_csv(click.get_text_stream("stdout"), header, values)
+        n = write_csv(sys.stdout, header, values)
     else:
         with output.open("w", encoding="utf-8", newline="") as fh:
             n = write_csv(fh, header, values)

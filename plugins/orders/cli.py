@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -113,4 +114,4 @@ def export_orders_cmd(output: Path | None, status: str | None, date_from: dateti
             n = write_csv(fh, header, rows)
         click.echo(f"Wrote {n} order lines to {output}.", err=True)
     else:
-        write_csv(click.get_text_stream("stdout"), header, rows)
+        write_csv(sys.stdout, header, rows)

@@ -99,4 +99,4 @@ def export_statements_cmd(period: str | None, output: Path | None) -> None:
             n = write_csv(fh, EXPORT_COLUMNS, rows)
         click.echo(f"Wrote {n} lines to {output}.", err=True)
     else:
-        write_csv(click.get_text_stream("stdout"), EXPORT_COLUMNS, rows)
+        write_csv(sys.stdout, EXPORT_COLUMNS, rows)
