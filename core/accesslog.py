@@ -26,35 +26,59 @@ import re
 from typing import Any
 from urllib.parse import unquote_plus
 
-from flask import g
+from flask import request
 from sqlalchemy import insert
 
 from core.db import db, reads_only, utcnow, write_transaction
 from core.models import PersonalAccess
 from core.scope import mask_value
 
-_QUEUE = "dovetail_personal_access"
+#: Per-request keys (the WSGI environ: ``g`` can outlive a request when an app context is shared).
+_QUEUE, _SENDING = "dovetail.personal_access", "dovetail.personal_access.sending"
 
 
 def record(user_id: int | None, entity: str, entity_ids: list[Any], channel: str) -> None:
-    """Keep one personal-data access: queued in a read request, else in the current transaction."""
+    """Keep one personal-data access: queued in a read request, else in the current transaction.
+
+    A read whose body is generated while it is sent (a streamed CSV export) records each
+    access at once, in its own short transaction, before the rows it covers are yielded."""
     row = {"user_id": user_id, "entity": entity, "entity_ids": entity_ids, "channel": channel}
-    if reads_only():
-        g.setdefault(_QUEUE, []).append(row)
-    else:
+    if not reads_only():
         db.session.add(PersonalAccess(**row))
+    elif request.environ.get(_SENDING):
+        _write_now([row])
+    else:
+        request.environ.setdefault(_QUEUE, []).append(row)
+
+
+def _write_now(rows: list[dict[str, Any]]) -> None:
+    """Write access rows at once through the request's session: end its current transaction
+    and write them in a short write transaction, both committed without expiring what the
+    session holds (a streamed export goes on using the objects it loaded)."""
+    session = db.session()
+    keep = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+        now = utcnow()
+        with write_transaction():
+            session.execute(insert(PersonalAccess), [{**row, "at": now} for row in rows])
+            session.commit()
+    finally:
+        session.expire_on_commit = keep
 
 
 def pending() -> list[dict[str, Any]]:
     """The accesses this read request has queued and not yet written."""
-    return list(g.get(_QUEUE) or [])
+    return list(request.environ.get(_QUEUE) or [])
 
 
 def write_pending(status: int) -> None:
     """Write the read request's queued accesses (one INSERT, one short write transaction),
     after ending its read transaction; drop them when ``status`` is an error. Raises when
     the write fails, so the response is not sent as if the access were recorded."""
-    rows = g.pop(_QUEUE, None)
+    rows = request.environ.pop(_QUEUE, None)
+    request.environ[_SENDING] = True  # from now on the body is being sent: record at once
     if not rows or status >= 400:
         return
     db.session.commit()  # end the read transaction (deferred on SQLite)

@@ -80,3 +80,15 @@ def test_a_write_request_records_in_its_own_transaction(app):
         assert accesslog.pending() == [] and len(db.session.new) == 1
         db.session.rollback()  # the request failed: its access goes with it
     assert _accesses() == 0
+
+
+def test_a_streamed_body_records_each_access_before_it_is_yielded(app):
+    db.session.commit()
+    with app.test_request_context("/api/v1/customers/export", method="GET"):
+        accesslog.write_pending(200)  # the view returned; the body is generated while it is sent
+        accesslog.record(None, "crm_customer", [1, 2], "GET /api/v1/customers/export")
+        assert accesslog.pending() == [] and not db.session.new
+        assert _accesses() == 1
+        db.session.rollback()
+    rows = db.session.scalars(select(PersonalAccess)).all()
+    assert [(r.entity, r.entity_ids) for r in rows] == [("crm_customer", [1, 2])]
