@@ -7,7 +7,8 @@ unmasked read. In a write request it joins the request's transaction. In a read 
 one short write transaction after the view returns and before the response is sent, so a
 read never takes SQLite's write lock while it works, and a response whose access could not
 be recorded is never sent (the write failing turns it into an error). A failed request
-(status 400 and above) records nothing, as its data was not shown.
+(status 400 and above) records nothing, as its data was not shown. A body generated while
+it is sent (a streamed export) records each access at once, before the rows it covers.
 
 **The server's access log**:
 
