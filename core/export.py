@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import click
 from openpyxl import Workbook
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -45,6 +48,7 @@ def write_csv(stream: Any, header: Sequence[str], rows: Iterable[Sequence[Any]])
 
 
 def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """The CSV of :func:`write_csv` as UTF-8 bytes (for a download body)."""
     buf = io.StringIO()
     write_csv(buf, header, rows)
     return buf.getvalue().encode("utf-8")
@@ -60,3 +64,21 @@ def xlsx_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]], title: str 
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def write_export(output: Path | None, header: Sequence[str], rows: Iterable[Sequence[Any]],
+                 title: str, noun: str) -> None:
+    """Write an export where a CLI asked: ``.xlsx`` file, CSV file, or CSV on standard output.
+
+    One place for the choice every export command makes; ``noun`` names the rows in the message
+    ("Wrote 12 products to out.csv."), and messages go to standard error so standard output stays data.
+    """
+    if output is not None and output.suffix.lower() == ".xlsx":
+        output.write_bytes(xlsx_bytes(header, rows, title))
+        click.echo(f"Wrote {output}.", err=True)
+    elif output is not None:
+        with output.open("w", newline="", encoding="utf-8") as fh:
+            n = write_csv(fh, header, rows)
+        click.echo(f"Wrote {n} {noun} to {output}.", err=True)
+    else:
+        write_csv(sys.stdout, header, rows)

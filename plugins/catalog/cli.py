@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from core import custom
 from core.cli import with_app
 from core.db import db
 from core.errors import NotFound, PermissionDenied
-from core.export import write_csv, xlsx_bytes
+from core.export import write_export
 from core.importer import ImportReport, Problems, RowImport, import_command, run_import
 from plugins.catalog import services
 from plugins.catalog.models import Category, Product
@@ -136,14 +135,6 @@ def export_products_cmd(output: Path | None, as_user: str | None) -> None:
         if not has_permission(user, "catalog.product.read"):
             raise PermissionDenied(f"user '{user.username}' lacks the permission 'catalog.product.read'")
     header, rows = export_rows(user)
-    if output is not None and output.suffix.lower() == ".xlsx":
-        output.write_bytes(xlsx_bytes(header, rows, "products"))
-        click.echo(f"Wrote {output}.", err=True)
-    elif output is not None:
-        with output.open("w", newline="", encoding="utf-8") as fh:
-            n = write_csv(fh, header, rows)
-        click.echo(f"Wrote {n} products to {output}.", err=True)
-    else:
-        write_csv(sys.stdout, header, rows)
+    write_export(output, header, rows, "products", "products")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ from sqlalchemy import select
 from core.cli import with_app
 from core.db import db
 from core.errors import DovetailError
-from core.export import write_csv, xlsx_bytes
+from core.export import write_export
 from core.importer import ImportReport, Problems, RowImport, import_command, run_import
 from core.tabular import require_columns
 from plugins.catalog.public import Product
@@ -161,12 +160,4 @@ import_stock_cmd = import_command("stock", import_counts, options=[click.option(
 def export_stock_cmd(output: Path | None, warehouse: str | None) -> None:
     """Export stock levels (on hand, reserved, available, reorder point) as CSV or XLSX."""
     header, rows = export_rows(warehouse)
-    if output is not None and output.suffix.lower() == ".xlsx":
-        output.write_bytes(xlsx_bytes(header, rows, "stock"))
-        click.echo(f"Wrote {output}.", err=True)
-    elif output is not None:
-        with output.open("w", newline="", encoding="utf-8") as fh:
-            n = write_csv(fh, header, rows)
-        click.echo(f"Wrote {n} stock rows to {output}.", err=True)
-    else:
-        write_csv(sys.stdout, header, rows)
+    write_export(output, header, rows, "stock", "stock rows")

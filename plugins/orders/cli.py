@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -16,7 +15,7 @@ from core.auth import user_by_name
 from core.cli import with_app
 from core.db import db
 from core.errors import NotFound
-from core.export import write_csv, xlsx_bytes
+from core.export import write_export
 from core.importer import ImportReport, import_command
 from plugins.crm.public import Customer
 from plugins.orders import services
@@ -33,10 +32,10 @@ def export_rows(*, status: str | None = None, date_from: date | None = None, dat
     """One row per order line, in the import's column layout (re-importable).
 
     ``stmt`` (a scoped ``select(Order)``) and ``user`` come from the API export: the
-    customer's phone is masked there for users without ``crm.customer.read_personal``.
+    customer's phone is masked there (by core.scope) for users without crm's personal-data right.
     """
     from core.models import User
-    from core.scope import mask_value
+    from core.scope import mask_field
 
     cols = custom.columns("order", user)
     masked = user is not None and not services.can_read_customer_names(user)
@@ -57,7 +56,7 @@ def export_rows(*, status: str | None = None, date_from: date | None = None, dat
             elif cust.external_code:
                 code = cust.external_code
             elif cust.phone:
-                code = mask_value(cust.phone, "phone") if masked else cust.phone
+                code = mask_field("crm.customer", "phone", cust.phone) if masked else cust.phone
             else:
                 code = str(cust.id)
             values = custom.dump("order", order.custom, user) if user is not None else (order.custom or {})
@@ -106,12 +105,4 @@ def export_orders_cmd(output: Path | None, status: str | None, date_from: dateti
     """Export orders, one row per line (formula-like cells are neutralised)."""
     header, rows = export_rows(status=status, date_from=date_from.date() if date_from else None,
                                date_to=date_to.date() if date_to else None)
-    if output is not None and output.suffix.lower() == ".xlsx":
-        output.write_bytes(xlsx_bytes(header, rows, "orders"))
-        click.echo(f"Wrote {output}.", err=True)
-    elif output is not None:
-        with output.open("w", newline="", encoding="utf-8") as fh:
-            n = write_csv(fh, header, rows)
-        click.echo(f"Wrote {n} order lines to {output}.", err=True)
-    else:
-        write_csv(sys.stdout, header, rows)
+    write_export(output, header, rows, "orders", "order lines")

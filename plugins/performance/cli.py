@@ -11,7 +11,7 @@ from sqlalchemy import select
 from core.cli import with_app
 from core.db import db
 from core.errors import ValidationError
-from core.export import write_csv, xlsx_bytes
+from core.export import write_export
 from core.importer import import_command
 from core.models import User
 from plugins.performance.targets import import_targets
@@ -91,12 +91,4 @@ def export_statements_cmd(period: str | None, output: Path | None) -> None:
     if period:
         stmt = stmt.where(Statement.period == check_month(period))
     rows = export_rows(with_lines(stmt))
-    if output is not None and output.suffix.lower() == ".xlsx":
-        output.write_bytes(xlsx_bytes(EXPORT_COLUMNS, rows, "commission"))
-        click.echo(f"Wrote {output}.", err=True)
-    elif output is not None:
-        with output.open("w", newline="", encoding="utf-8") as fh:
-            n = write_csv(fh, EXPORT_COLUMNS, rows)
-        click.echo(f"Wrote {n} lines to {output}.", err=True)
-    else:
-        write_csv(sys.stdout, EXPORT_COLUMNS, rows)
+    write_export(output, EXPORT_COLUMNS, rows, "commission", "lines")
