@@ -161,3 +161,50 @@ def dump(schema: Any, obj: Any, model: type[Any], user: User | None, *, many: bo
         else:
             rows = [mask(model, r, user) for r in rows]
     return rows if many else rows[0]
+
+
+# ---------------------------------------------------------------------------
+# Another plugin's personal fields, by declared entity and field
+# ---------------------------------------------------------------------------
+
+
+def personal_model(entity: str) -> type[Any]:
+    """The model behind ``entity`` (``"crm.customer"`` → table ``crm_customer``) that declares
+    ``__personal_fields__``; the owning plugin names its fields and permission there, once."""
+    table = entity.replace(".", "_")
+    for mapper in db.Model.registry.mappers:
+        cls = mapper.class_
+        if getattr(cls, "__tablename__", None) == table and getattr(cls, "__personal_fields__", None):
+            return cls
+    raise LookupError(f"No model declares personal fields for '{entity}'.")
+
+
+def can_read_entity(entity: str, user: User | None) -> bool:
+    """Whether ``user`` may see ``entity``'s personal fields unmasked (the owner's permission)."""
+    return can_read_personal(personal_model(entity), user)
+
+
+def mask_field(entity: str, field: str, value: Any, user: User | None = None) -> Any:
+    """``value`` of ``entity``'s declared personal ``field``, masked unless ``user`` may read it.
+
+    With ``user=None`` the value is always masked. Another plugin calls this instead of
+    naming the owner's permission or mask kind itself.
+    """
+    model = personal_model(entity)
+    kind = model.__personal_fields__.get(field)
+    if kind is None:
+        raise LookupError(f"'{field}' is not a declared personal field of '{entity}'.")
+    if user is not None and can_read_personal(model, user):
+        return value
+    return mask_value(value, kind)
+
+
+def reveal_field(entity: str, field: str, values: Mapping[Any, Any], user: User | None,
+                 channel: str | None = None) -> dict[Any, Any]:
+    """``{record id: value}`` of one declared personal field: unmasked (and the access logged)
+    for users with the owner's permission, masked for the rest."""
+    model = personal_model(entity)
+    if can_read_personal(model, user):
+        log_personal_access(model, list(values), user, channel)
+        return dict(values)
+    return {k: mask_field(entity, field, v, None) for k, v in values.items()}

@@ -17,7 +17,7 @@ from core.db import db, lock_for_update
 from core.errors import NotFound
 from core.export import csv_bytes, xlsx_bytes
 from core.models import User
-from core.scope import get_for, log_personal_access, mask_value, select_for
+from core.scope import get_for, reveal_field, select_for
 from plugins.crm.public import Customer
 from plugins.orders import services
 from plugins.orders.cli import export_rows
@@ -57,15 +57,12 @@ def _s(value: Any) -> Any:
 
 
 def customer_names(customer_ids: set[int], user: User) -> dict[int, str]:
-    """Customer names for display, masked for users without ``crm.customer.read_personal``."""
+    """Customer names for display, masked by core.scope for users without crm's personal-data right."""
     if not customer_ids:
         return {}
     names = dict(db.session.execute(select(Customer.id, Customer.name).where(
         Customer.id.in_(customer_ids))).all())
-    if services.can_read_customer_names(user):
-        log_personal_access(Customer, list(names), user)
-        return names
-    return {k: mask_value(v, "name") for k, v in names.items()}
+    return reveal_field("crm.customer", "name", names, user)
 
 
 def order_dict(order: Order, user: User, *, detail: bool = True,

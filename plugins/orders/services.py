@@ -19,12 +19,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core import audit, custom
-from core.auth import has_permission, scope_of
+from core.auth import scope_of
 from core.db import db, quantize, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.events import emit
 from core.models import User
-from core.scope import get_for
+from core.scope import can_read_entity, get_for
 from core.state import dovetail
 from core.statemachine import machine_for
 from plugins.catalog.public import Product
@@ -847,4 +847,5 @@ def move_orders(survivor_id: int, merged_id: int) -> int:
 
 
 def can_read_customer_names(user: User) -> bool:
-    return has_permission(user, "crm.customer.read_personal")
+    """Whether ``user`` may see customers' personal fields (crm declares the right; core.scope checks it)."""
+    return can_read_entity("crm.customer", user)

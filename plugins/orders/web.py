@@ -17,7 +17,7 @@ from core.db import db, lock_for_update
 from core.errors import DovetailError
 from core.i18n import N_, shown, state_label, transition_label
 from core.models import User
-from core.scope import get_for, select_for
+from core.scope import can_read_entity, get_for, select_for
 from plugins.catalog.public import Product
 from plugins.crm.public import Customer
 from plugins.orders import services
@@ -162,7 +162,7 @@ def _customer_choices(user: User, q: str = "", keep: str = "") -> list[tuple[int
     if q:
         cond = Customer.name.icontains(q, autoescape=True)
         digits = "".join(ch for ch in q if ch.isdigit())
-        if len(digits) >= 4 and has_permission(user, "crm.customer.read_personal"):
+        if len(digits) >= 4 and can_read_entity("crm.customer", user):
             cond = or_(cond, Customer.phone.contains(digits, autoescape=True))
         if keep.isdigit():
             cond = or_(cond, Customer.id == int(keep))

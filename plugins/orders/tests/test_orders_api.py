@@ -195,3 +195,27 @@ class TestExportMasking:
         text = clerk.get("/api/v1/orders/export").data.decode("utf-8-sig")
         assert "139****3333" in text and "13900003333" not in text
         assert clerk.get("/api/v1/orders").json["items"][0]["customer_name"] == "赵*"
+
+
+def test_customer_names_go_through_core_scope_and_unmasked_reads_are_logged(app, api_client, make_user,
+                                                                             make_customer, make_product,
+                                                                             admin_api):
+    """Orders asks core.scope to mask crm's declared field; a reader with the right is logged."""
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from core.db import db
+    from core.models import PersonalAccess
+
+    mgr = make_user("mgr2", role="manager")
+    c, p = make_customer(mgr, name="欧阳娜娜"), make_product()
+    oid = _create(admin_api, c, p, owner_id=mgr.id).json["id"]
+    assert api_client(mgr).get(f"/api/v1/orders/{oid}").json["customer_name"] == "欧阳娜娜"
+    logs = db.session.scalars(select(PersonalAccess).where(PersonalAccess.user_id == mgr.id)).all()
+    assert any(c.id in log.entity_ids and log.entity == "crm_customer" for log in logs)
+    mk = make_user("mkt2", role="marketing")
+    assert api_client(mk).get(f"/api/v1/orders/{oid}").json["customer_name"] == "欧***"
+    assert not db.session.scalars(select(PersonalAccess).where(PersonalAccess.user_id == mk.id)).all()
+    source = "".join(f.read_text(encoding="utf-8") for f in Path(__file__).parents[1].glob("*.py"))
+    assert "crm.customer.read_personal" not in source and "mask_value" not in source
