@@ -692,3 +692,6 @@ def init_api(app: Flask) -> DovetailApi:
     app.before_request(check_api_request)
     api.register_blueprint(core_blp, url_prefix="/api/v1")
     return api
+
+
+from core import userjobs_api as _userjobs_api  # noqa: E402,F401 - its routes are on core_blp and the web blueprint

@@ -9,11 +9,12 @@ from core.jobs import JobRun, core_jobs
 from core.models import CORE_MODELS
 from core.outbox import OutboxMessage
 from core.registry import EventType, MenuItem, Permission
+from core.userjobs import UserJob
 
 
 @hookimpl
 def register_models():
-    return [*CORE_MODELS, OutboxMessage, JobRun]
+    return [*CORE_MODELS, OutboxMessage, JobRun, UserJob]
 
 
 @hookimpl

@@ -83,6 +83,12 @@ def _seal_audit() -> int:
     return seal(db.session)
 
 
+def _run_user_job(job_id: int) -> str:
+    from core import userjobs  # noqa: PLC0415 - user jobs import the importer; load it when needed
+
+    return userjobs.run(job_id)
+
+
 def core_jobs() -> list[Job]:
     """The core's own jobs (registered by :mod:`core.builtin` like any plugin's)."""
     return [
@@ -91,6 +97,7 @@ def core_jobs() -> list[Job]:
             description="Seal committed audit entries into the hash chain (the one sequencer)"),
         Job("core.outbox_prune", _prune_outbox, every=86400,
             description="Delete outbox messages done more than a week ago"),
+        Job("core.user_job", _run_user_job, description="Run an import or export a user started (core_user_job)"),
     ]
 
 
