@@ -2,8 +2,8 @@
 
 The files an admin edits while the system runs — ``roles.yaml``, ``workflows/*.yaml``,
 ``custom_fields.yaml`` and the run-time part of ``dovetail.yaml`` — take effect only when
-applied (``dovetail config apply``, ``POST /api/v1/config/apply``, the button on the
-Configuration page). Applying reads every file, checks all of them (each part's checks, with
+applied (``dovetail config apply``, ``POST /api/v1/config/apply``, the Apply button on the
+Configuration page, ``/admin/config``). Applying reads every file, checks all of them (each part's checks, with
 located errors), makes the database changes a part needs (a workflow's ``state_map``
 moves, the custom-field version) and writes one :class:`core.models.ConfigVersion` row
 holding the text of every file — in one transaction. A broken file refuses the whole
@@ -287,7 +287,10 @@ def _table_ready(st: ActivationState) -> bool:
 def sync(app: Flask | None = None, *, force: bool = False) -> None:
     """Run the newest applied version (cheap: at most one indexed SELECT per interval).
 
-    Before any version exists, the files as found at start are loaded once.
+    Before any version exists, the files as found at start are loaded once. Only reads (the
+    version number, then the row's texts): the parts' ``prepare(applying=False)`` and
+    ``install`` touch no table, so a read request's deferred SQLite transaction stays a read
+    and never meets "database is locked"; only :func:`apply` writes.
     """
     app = app or current_app
     st = state(app)

@@ -49,6 +49,7 @@ def register_menu_items():
         MenuItem("core.audit", "Audit log", "core_web.audit", "core.audit.read", order=900),
         MenuItem("core.users", "Users", "core_web.users", "core.user.manage", order=910),
         MenuItem("core.plugins", "Plugins", "core_web.plugins", "core.plugin.read", order=920),
+        MenuItem("core.config", "Configuration", "core_web.config_page", "core.config.apply", order=930),
     ]
 
 

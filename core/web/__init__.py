@@ -38,6 +38,7 @@ from werkzeug.exceptions import HTTPException
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
+from core import activation
 from core.app import plugin_rows
 from core.auth import authenticate, current_user, has_permission
 from core.dashboard import widgets_for
@@ -323,3 +324,46 @@ def plugins():
         abort(403)
 
     return render_template("core/plugins.html", rows=plugin_rows(current_app))
+
+
+@bp.route("/admin/config", methods=["GET", "POST"])
+@login_required
+def config_page():
+    """The run-time config: the version in force (when, by whom), Check and Apply (admins only).
+
+    A refused check or apply lists every located error (file:line:column); nothing changes
+    then and the version in force stays. The same work as ``dovetail config check|apply``.
+    """
+    user = current_user()
+    if not has_permission(user, "core.config.apply"):
+        abort(403)
+    errors: list[str] = []
+    notices: list[str] = []
+    if request.method == "POST":
+        action = request.form.get("action")
+        try:
+            if action == "apply":
+                done = activation.apply(current_app, actor=user.username, note="web: Configuration page")
+                notices = done.notices
+                if done.unchanged:
+                    flash(gettext("Config version %(v)s is in force already (no file changed).", v=done.version),
+                          "info")
+                else:
+                    flash(gettext("Config version %(v)s applied.", v=done.version), "success")
+            elif action == "check":
+                notices = activation.check(current_app)
+                flash(gettext("Every config file passed the check; Apply puts them in force."), "success")
+            else:
+                abort(400)
+        except DovetailError as exc:
+            errors = [str(i) for i in getattr(exc, "issues", ())] or [str(exc)]
+            flash(gettext("The config files have errors; nothing was applied and the version in force stays.")
+                  if action == "apply" else gettext("The config files have errors."), "error")
+    st = activation.state(current_app)
+    row = activation.in_force(current_app)
+    if request.method == "GET" and st is not None and st.problems:
+        errors = [str(i) for i in st.problems]  # the last refused apply, until one succeeds
+    db.session.commit()  # end the read transaction
+    status = 422 if errors and request.method == "POST" else 200
+    return render_template("core/config.html", row=row, running=st.version if st else 0, errors=errors,
+                           notices=notices, refused_at=st.refused_at if st and st.problems else None), status
