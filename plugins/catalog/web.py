@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -21,6 +19,7 @@ from core.auth import has_permission, require
 from core.db import db
 from core.errors import DovetailError
 from core.scope import get_for, select_for
+from core.uploads import saved_upload
 from plugins.catalog import services
 from plugins.catalog.cli import import_products
 from plugins.catalog.models import Category, Product
@@ -182,20 +181,13 @@ def run_upload(importer, **kw):
 
     Returns ``(counts, errors, message)``; ``message`` is set when the file was refused.
     """
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        return None, [], _("Choose a .csv or .xlsx file.")
-    suffix = Path(upload.filename).suffix.lower()
-    if suffix not in (".csv", ".xlsx"):
-        return None, [], _("Use a .csv or .xlsx file.")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"upload{suffix}"
-        upload.save(path)
-        try:
+    try:
+        with saved_upload(request.files.get("file"), missing=_("Choose a .csv or .xlsx file."),
+                          wrong_type=_("Use a .csv or .xlsx file.")) as path:
             counts, errors = importer(path, **kw)
-        except DovetailError as exc:
-            db.session.rollback()
-            return None, [], exc.message
+    except DovetailError as exc:
+        db.session.rollback()
+        return None, [], exc.message
     return counts, errors, None
 
 @bp.route("/products/import", methods=["GET", "POST"])

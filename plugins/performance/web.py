@@ -3,8 +3,6 @@ import), commission statements (generate, approve, pay, export) and sellers."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -21,6 +19,7 @@ from core.errors import ConfigError, DovetailError
 from core.i18n import shown
 from core.models import Team, User
 from core.scope import get_for, select_for
+from core.uploads import saved_upload
 from plugins.performance import commission, rules, services
 from plugins.performance.models import SELLER_STATUSES, SellerProfile, Statement, Target
 from plugins.performance.periods import current_month, from_args
@@ -179,19 +178,13 @@ def targets_import():
     counts = message = None
     errors: list[Any] = []
     if request.method == "POST":
-        upload = request.files.get("file")
-        suffix = Path(upload.filename).suffix.lower() if upload is not None and upload.filename else ""
-        if suffix not in (".csv", ".xlsx"):
-            message = _("Choose a .csv or .xlsx file.")
-        else:
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / f"upload{suffix}"
-                upload.save(path)
-                try:
-                    counts, errors = import_targets(path, user=user, dry_run=request.form.get("dry_run") == "1")
-                except DovetailError as exc:
-                    db.session.rollback()
-                    message = exc.message
+        choose = _("Choose a .csv or .xlsx file.")
+        try:
+            with saved_upload(request.files.get("file"), missing=choose, wrong_type=choose) as path:
+                counts, errors = import_targets(path, user=user, dry_run=request.form.get("dry_run") == "1")
+        except DovetailError as exc:
+            db.session.rollback()
+            message = exc.message
     return render_template("performance/import.html", counts=counts, errors=errors, message=message,
                            columns=", ".join(COLUMNS)), (422 if message else 200)
 
