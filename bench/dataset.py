@@ -32,7 +32,7 @@ SEED = 20260101
 CUSTOMERS = 200
 PRODUCTS = 50
 STOCK = 1_000_000  # per product: plenty, the in-process rounds never run short
-SHIPPED_PLUGINS = ["crm", "catalog", "inventory", "orders", "marketing", "customfields", "workflows"]
+SHIPPED_PLUGINS = ["crm", "catalog", "inventory", "orders", "marketing", "customfields", "workflows", "performance"]
 PASSWORD = "bench-password-1"
 
 
