@@ -168,8 +168,8 @@ def _set(job_id: int, **values: Any) -> None:
 class _Progress:
     """Counts rows and writes ``rows_done`` through the work's own session every batch."""
 
-    def __init__(self, job_id: int, every: int = PROGRESS_EVERY) -> None:
-        self.job_id, self.every, self.done = job_id, every, 0
+    def __init__(self, job_id: int, every: int | None = None) -> None:
+        self.job_id, self.every, self.done = job_id, every or PROGRESS_EVERY, 0
 
     def __call__(self, n: int = 1) -> None:
         before = self.done

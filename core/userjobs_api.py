@@ -7,7 +7,7 @@ the job is queued or running (no script: the content security policy forbids inl
 
 from __future__ import annotations
 
-from flask import Response, abort, render_template, send_file
+from flask import Response, abort, jsonify, render_template, send_file
 from flask.views import MethodView
 from flask_login import login_required
 from marshmallow import Schema, fields
@@ -51,6 +51,13 @@ class JobSchema(Schema):
 def job_body(job: UserJob) -> dict:
     """The API body of ``job`` (what :class:`JobSchema` documents)."""
     return job.as_dict()
+
+
+def job_response(job: UserJob, status: int = 202) -> Response:
+    """``job`` as a JSON response in :class:`JobSchema` (for an endpoint whose 200 answer is another schema)."""
+    resp = jsonify(JobSchema().dump(job_body(job)))
+    resp.status_code = status
+    return resp
 
 
 @core_blp.route("/jobs/<int:job_id>")

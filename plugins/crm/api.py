@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields
 from sqlalchemy import func, select
 
-from core import statemachine
+from core import statemachine, userjobs
 from core.api import Blueprint, ListArgs, apply_sort, page_body, page_of, page_schema
 from core.api import serialized as _json
 from core.auth import has_permission, permission_required, require
@@ -25,6 +24,7 @@ from core.db import db
 from core.errors import NotFound, PermissionDenied, ValidationError
 from core.export import safe_cell, write_csv, xlsx_bytes
 from core.scope import can_read_personal, get_for, mask, select_for
+from core.userjobs_api import JobSchema, job_body, job_response
 from plugins.crm import dedupe, leads, pool, services, transfer
 from plugins.crm.models import Activity, Contact, Customer, Lead, Purchase, Segment
 from plugins.crm.schemas import (
@@ -385,18 +385,22 @@ class ImportOut(Schema):
 class ImportView(MethodView):
     @permission_required("crm.customer.import")
     @customers_blp.response(200, ImportOut)
+    @customers_blp.alt_response(202, schema=JobSchema, description="Queued: follow GET /api/v1/jobs/{id}")
     def post(self):
         """Import a CSV/XLSX upload (multipart field 'file'); rows match only your customers"""
         user = require("crm.customer.import")
-        upload = request.files.get("file")
-        if upload is None or not upload.filename:
-            raise ValidationError("Upload the file as multipart field 'file'.", fields={"file": ["Required."]})
-        suffix = Path(upload.filename).suffix.lower()
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"upload{suffix}"
-            upload.save(path)
-            report = transfer.import_customers(path, user=user, default_owner=user)
-        return _json({key: value for key, value in report.as_dict().items() if key != "dry_run"})
+        job = userjobs.start_import("crm.customers.import", user, request.files.get("file"),
+                                    transfer.import_customers, user_args=("user", "default_owner"))
+        return import_answer(job)
+
+
+def import_answer(job: userjobs.UserJob):
+    """A finished import's report (as before jobs), or 202 with the queued job to follow."""
+    if job.status == userjobs.QUEUED or job.status == userjobs.RUNNING:
+        return job_response(job, 202)  # a Response: not cut to ImportOut, the 200 schema
+    if job.status == userjobs.FAILED and job.summary:
+        raise ValidationError(job.summary, fields={e["column"] or "file": [e["reason"]] for e in job.errors or []})
+    return _json({**(job.result or {}), "errors": job.errors or []})
 
 
 # --- export -----------------------------------------------------------------------
@@ -417,6 +421,45 @@ class ExportView(MethodView):
             seg = get_for(Segment, args["segment_id"], SEG_READ, user, label="segment")
             stmt = services.segment_customers_stmt(seg, stmt)
         return export_response(stmt, user, args["format"], "api export")
+
+
+@customers_blp.route("/export/jobs")
+class ExportJobView(MethodView):
+    @permission_required("crm.customer.export")
+    @customers_blp.arguments(ExportArgs, location="query")
+    @customers_blp.response(202, JobSchema)
+    def post(self, args):
+        """Export your customers to a file in the background; follow GET /api/v1/jobs/{id}"""
+        user = require("crm.customer.export")
+        stmt = services.customer_filters(select_for(Customer, "crm.customer.export", user), args, request.args)
+        if args.get("segment_id"):
+            require(SEG_READ)
+            seg = get_for(Segment, args["segment_id"], SEG_READ, user, label="segment")
+            stmt = services.segment_customers_stmt(seg, stmt)
+        ids = list(db.session.scalars(stmt.with_only_columns(Customer.id).order_by(Customer.id)))
+        job = userjobs.start_export("crm.customers.export", user, export_job_file, ids,
+                                    suffix=f".{args['format']}", fmt=args["format"])
+        return _json(job_body(job), 202)
+
+
+def export_job_file(ids: list[int], path: Path, *, user, progress, fmt: str = "csv") -> str:
+    """Write the customers ``ids`` (chosen at request time) to ``path`` for ``user``, masked as
+    the live export is; the body of a customers export job."""
+    header, keys = transfer.export_header(user)
+
+    def rows():
+        for start in range(0, len(ids), 1000):  # bounded IN lists, whatever the export's size
+            stmt = select(Customer).where(Customer.id.in_(ids[start:start + 1000])).order_by(Customer.id)
+            for row in transfer.export_rows(stmt, user, keys, channel="api export job"):
+                progress(1)
+                yield row
+
+    if fmt == "xlsx":
+        path.write_bytes(xlsx_bytes(header, rows(), "customers"))
+    else:
+        with path.open("w", newline="", encoding="utf-8") as fh:  # write_csv adds the BOM
+            write_csv(fh, header, rows())
+    return f"{len(ids)} customers exported."
 
 
 def export_response(stmt, user, fmt: str, channel: str) -> Response:
