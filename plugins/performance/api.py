@@ -1,9 +1,9 @@
 """REST: ``/api/v1/performance/...`` — sellers, teams, targets, performance, leaderboard,
 commission rules and statements.
 
-Revenue everywhere here is the plugin's definition (README "Revenue"): orders in the paid,
-shipped or completed states (setting ``revenue_states``), dated by ``placed_at`` in the
-company's local time, at their total minus the value of units returned so far.
+Revenue everywhere here is the orders plugin's one definition (README "Revenue"): orders in
+the paid, shipped or completed states of the order workflow, dated by ``placed_at`` in the
+company's local time, at their total minus the refunds recorded on them.
 """
 
 from __future__ import annotations

@@ -1,16 +1,16 @@
-"""Performance figures per rep and team: the plugin's definition of revenue.
+"""Performance figures per rep and team, on the orders plugin's one definition of revenue.
 
-**Revenue** (README "Revenue"): orders whose status is one of the ``revenue_states``
-setting (default ``paid``, ``shipped``, ``completed``: the customer has paid), dated by
-``placed_at`` in the company's local time (as the orders reports date them), counted at
-the order ``total`` (after every discount) **minus the value of units returned so far**
-(each returned unit at what it cost the customer, order-level discounts spread over the
-lines: the orders plugin's ``unit_net``, rounded half-up per line). Orders fully returned
-leave the revenue states (status ``returned``) and count nothing.
+**Revenue** is the orders plugin's (``plugins.orders.public``: ``is_revenue``,
+``net_revenue``, ``refunds_subquery``): orders in a state the order workflow marks as paid,
+shipped or completed, at the order ``total`` (after every discount) **minus the refunds
+recorded on the order**, dated by ``placed_at`` in the company's local time. The leaderboard,
+targets and the sales reports therefore agree to the fen on the same orders. (Commission is
+computed separately, per line and net of returned units: ``commission.py``.)
 
 Per rep (the order's ``owner_id``): revenue, orders (counted orders with at least one unit
-not returned), units (net units of non-gift lines), customers served (distinct customers of
-those orders) and new customers (customers served with no order in the revenue states placed
+not returned; an order whose every unit came back still counts what was kept of it in
+revenue), units (net units of non-gift lines), customers served (distinct customers of those
+orders) and new customers (customers served with no order in the revenue states placed
 before the period; credited to the rep owning their first counted order of the period). A
 team's figures add up its current members' (customers served are counted once per team).
 """
@@ -24,24 +24,18 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import case, func, select
-from sqlalchemy.orm import selectinload
 
 from core.db import db, quantize
 from core.state import dovetail
 from plugins.performance.periods import Period
-from plugins.performance.sources import Order, OrderLine, unit_net
+from plugins.performance.sources import Order, OrderLine, is_revenue, net_revenue, refunds_subquery
 
 ZERO = Decimal("0.00")
-DEFAULT_REVENUE_STATES = ("paid", "shipped", "completed")
 METRICS = ("revenue", "orders", "units", "customers", "new_customers")
 
 
 def settings() -> Any:
     return dovetail().settings("performance")
-
-
-def revenue_states() -> tuple[str, ...]:
-    return tuple(settings().get("revenue_states") or DEFAULT_REVENUE_STATES)
 
 
 @dataclass
@@ -71,25 +65,18 @@ class Figures:
         return quantize(self.revenue) if metric == "revenue" else getattr(self, metric)
 
 
-def returned_value(order: Any) -> Decimal:
-    """What the returned units of ``order`` were worth to the customer (half-up per line)."""
-    total = ZERO
-    for ln in order.lines:
-        if ln.returned_quantity:
-            total += quantize(unit_net(ln, order) * ln.returned_quantity)
-    return total
-
-
 def _counted_orders(period: Period, rep_ids: Iterable[int] | None) -> Any:
     start, end = period.utc_bounds()
     gift = case((OrderLine.is_gift.is_(True), 0), else_=OrderLine.quantity - OrderLine.returned_quantity)
     agg = (select(OrderLine.order_id.label("order_id"), func.sum(gift).label("units"),
                   func.sum(OrderLine.returned_quantity).label("returned"))
            .group_by(OrderLine.order_id).subquery())
-    stmt = (select(Order.id, Order.owner_id, Order.customer_id, Order.placed_at, Order.total, agg.c.units,
-                   agg.c.returned)
+    refunds = refunds_subquery()
+    stmt = (select(Order.id, Order.owner_id, Order.customer_id, Order.placed_at,
+                   net_revenue(Order.total, refunds.c.refunded).label("revenue"), agg.c.units, agg.c.returned)
             .join(agg, agg.c.order_id == Order.id)
-            .where(Order.status.in_(revenue_states()), Order.owner_id.is_not(None),
+            .outerjoin(refunds, refunds.c.order_id == Order.id)
+            .where(is_revenue(), Order.owner_id.is_not(None),
                    Order.placed_at >= start, Order.placed_at < end))
     if rep_ids is not None:
         stmt = stmt.where(Order.owner_id.in_(list(rep_ids)))
@@ -100,21 +87,14 @@ def rep_figures(period: Period, rep_ids: Iterable[int] | None = None) -> dict[in
     """Figures per rep (owner) for ``period``; ``rep_ids`` None means every rep with sales."""
     rep_ids = None if rep_ids is None else list(rep_ids)
     rows = db.session.execute(_counted_orders(period, rep_ids)).all()
-    with_returns = [r.id for r in rows if (r.returned or 0) > 0]
-    returned: dict[int, Decimal] = {}
-    for i in range(0, len(with_returns), 500):
-        chunk = with_returns[i:i + 500]
-        for order in db.session.scalars(select(Order).where(Order.id.in_(chunk))
-                                        .options(selectinload(Order.lines))):
-            returned[order.id] = returned_value(order)
     out: dict[int, Figures] = defaultdict(Figures)
     first_in_period: dict[int, tuple[Any, int, int]] = {}
     for r in rows:
         units = int(r.units or 0)
-        if units <= 0:
-            continue  # every unit came back: nothing left of this sale
         f = out[r.owner_id]
-        f.revenue += (r.total or ZERO) - returned.get(r.id, ZERO)
+        f.revenue += Decimal(r.revenue or ZERO)  # the orders plugin's revenue, whatever came back
+        if units <= 0:
+            continue  # every unit came back: no order, units or customer served left of this sale
         f.orders += 1
         f.units += units
         f.customer_ids.add(r.customer_id)
@@ -137,7 +117,7 @@ def rep_figures(period: Period, rep_ids: Iterable[int] | None = None) -> dict[in
         chunk = candidates[i:i + 500]
         seen_before |= set(db.session.scalars(
             select(Order.customer_id).where(Order.customer_id.in_(chunk), Order.placed_at < start,
-                                            Order.status.in_(revenue_states())).distinct()))
+                                            is_revenue()).distinct()))
     for cid, (_at, _oid, owner) in first_in_period.items():
         if cid not in seen_before and owner in out:
             out[owner].new_customers += 1

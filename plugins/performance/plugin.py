@@ -24,10 +24,6 @@ class PerformanceSettings(Schema):
         metadata={"description": "Share of a rep's own net sales a month's commission may not exceed."})
     commission_file = fields.String(load_default="commission.yaml", validate=validate.Regexp(
         r"^[A-Za-z0-9_.-]+\.ya?ml$", error="A file name in the config folder, like commission.yaml."))
-    revenue_states = fields.List(fields.String(validate=validate.Length(min=1, max=40)),
-                                 load_default=lambda: ["paid", "shipped", "completed"],
-                                 validate=validate.Length(min=1),
-                                 metadata={"description": "Order states whose orders count as revenue."})
 
     @validates("commission_cap")
     def _places(self, value, **_kw):

@@ -128,12 +128,19 @@ def sale(app, customer):
 @pytest.fixture
 def give_back(app):
     """``give_back(order, {line_index: units})``: units received back (as the orders plugin's
-    receive action records them: ``returned_quantity``)."""
-    from core.db import db
+    receive action records them: ``returned_quantity``) and refunded at what they cost the
+    customer (a ``refund`` payment, as its refund action records it)."""
+    from core.db import db, quantize, utcnow
+    from plugins.orders.models import Payment
+    from plugins.orders.public import unit_net
 
     def ret(order: Any, units: dict[int, int], *, whole: bool = False) -> None:
+        refund = Decimal("0.00")
         for idx, qty in units.items():
             order.lines[idx].returned_quantity += qty
+            refund += quantize(unit_net(order.lines[idx], order) * qty)
+        if refund > 0:
+            db.session.add(Payment(order=order, kind="refund", amount=refund, method="cash", paid_at=utcnow()))
         if whole:
             order.status = "returned"
         db.session.commit()

@@ -64,31 +64,42 @@ def test_revenue_definition_and_figures(org, book, api_client):
 
 
 def test_revenue_equals_an_independent_sql_aggregate(org, book, app):
-    """Paid/shipped/completed totals minus returned units at their net unit value, in plain SQL."""
+    """Paid/shipped/completed totals minus the refunds recorded on them, in plain SQL."""
     from core.db import db
     from plugins.performance.figures import rep_figures
     from plugins.performance.periods import parse_month
 
     sql = text("""
-        SELECT o.owner_id, SUM(o.total) - COALESCE(SUM(r.returned), 0)
+        SELECT o.owner_id, SUM(o.total - COALESCE(r.refunded, 0))
         FROM orders_order o
-        LEFT JOIN (SELECT l.order_id,
-                          SUM(ROUND(l.returned_quantity * l.line_total / l.quantity * oo.total / lt.lines_total, 2))
-                              AS returned
-                   FROM orders_line l JOIN orders_order oo ON oo.id = l.order_id
-                   JOIN (SELECT order_id, SUM(line_total) AS lines_total FROM orders_line
-                         WHERE is_gift = :f GROUP BY order_id) lt ON lt.order_id = l.order_id
-                   WHERE l.returned_quantity > 0 GROUP BY l.order_id) r ON r.order_id = o.id
+        LEFT JOIN (SELECT order_id, SUM(amount) AS refunded FROM orders_payment
+                   WHERE kind = 'refund' GROUP BY order_id) r ON r.order_id = o.id
         WHERE o.status IN ('paid', 'shipped', 'completed')
           AND o.placed_at >= :start AND o.placed_at < :end
-          AND o.id NOT IN (SELECT order_id FROM orders_line GROUP BY order_id
-                           HAVING SUM(quantity - returned_quantity) = 0)
         GROUP BY o.owner_id""")
     start, end = parse_month("2026-01").utc_bounds()
     expected = {owner: Decimal(str(v)).quantize(Decimal("0.01"))
-                for owner, v in db.session.execute(sql, {"start": start, "end": end, "f": False})}
+                for owner, v in db.session.execute(sql, {"start": start, "end": end})}
     got = {k: v.revenue for k, v in rep_figures(parse_month("2026-01")).items()}
     assert got == expected and got[org.rep1.id] == Decimal("1125.50")
+
+
+def test_leaderboard_and_sales_report_agree_to_the_fen(org, book, app):
+    """One revenue definition: the leaderboard's revenue per rep equals the orders plugin's
+    sales-by-rep report on the same orders, including partial returns and a refund that is not
+    the value of any returned unit (a goodwill refund of 0.37 on a kept order)."""
+    from core.db import db, utcnow
+    from plugins.orders.models import Payment
+
+    db.session.add(Payment(order=book["done"], kind="refund", amount=Decimal("0.37"), method="cash",
+                           paid_at=utcnow()))
+    db.session.commit()
+    board = org.admin.get("/api/v1/performance/leaderboard?period=2026-01").json["items"]
+    leaderboard = {row["username"]: Decimal(row["revenue"]) for row in board}
+    report = org.admin.get("/api/v1/reports/orders.sales_by_rep?date_from=2026-01-01&date_to=2026-01-31").json
+    sales = {row[0]: Decimal(str(row[1])) for row in report["rows"]}
+    assert leaderboard == sales
+    assert leaderboard["rep1"] == Decimal("1125.13")  # 1,125.50 less the 0.37 goodwill refund
 
 
 def test_date_range_and_time_zone(org, book):
