@@ -212,6 +212,24 @@ def make_user(app) -> Any:
 
 
 @pytest.fixture
+def web_login(app, make_user) -> Any:
+    """``web_login("rep")`` → a fresh test client signed in to the web pages as a new user of that role.
+
+    ``web_login(username="bob")`` signs in an existing user instead (password 'password123' unless given).
+    """
+
+    def login(role: str = "admin", *, username: str | None = None, password: str = "password123") -> Any:
+        if username is None:
+            username = make_user(f"web_{role}", role=role).username
+        web = app.test_client()
+        r = web.post("/login", data={"username": username, "password": password})
+        assert r.status_code == 302, r.get_data(as_text=True)[:500]
+        return web
+
+    return login
+
+
+@pytest.fixture
 def api_client(app, client, make_user) -> Any:
     """``api_client(user)`` or ``api_client(role="rep")`` → an authenticated ApiClient."""
     from core.auth import issue_token

@@ -25,20 +25,6 @@ def product(app):
     return p
 
 
-@pytest.fixture
-def web(app, make_user):
-    """``web(role)`` → a test client logged in as a new user of that role."""
-
-    def login(role: str):
-        user = make_user(f"web_{role}", role=role)
-        c = app.test_client()
-        r = c.post("/login", data={"username": user.username, "password": "password123"})
-        assert r.status_code == 302
-        return c
-
-    return login
-
-
 def test_the_api_leaves_cost_out_for_a_rep(api_client, product):
     rep = api_client(role="rep")
     one = rep.get(f"/api/v1/products/{product.id}")
@@ -88,22 +74,22 @@ def test_openapi_documents_cost_as_an_optional_field(client):
     assert "absent" in out["properties"]["cost"]["description"]
 
 
-def test_web_pages_leave_cost_out_for_a_rep(web, product):
-    rep = web("rep")
+def test_web_pages_leave_cost_out_for_a_rep(web_login, product):
+    rep = web_login("rep")
     listing = rep.get("/catalog/products").get_data(as_text=True)
     assert "SKU-COST" in listing and COST not in listing and ">Cost<" not in listing
     detail = rep.get(f"/catalog/products/{product.id}").get_data(as_text=True)
     assert "Night cream" in detail and COST not in detail and ">Cost<" not in detail
 
 
-def test_web_pages_show_cost_to_a_manager(web, product):
-    mgr = web("manager")
+def test_web_pages_show_cost_to_a_manager(web_login, product):
+    mgr = web_login("manager")
     assert COST in mgr.get("/catalog/products").get_data(as_text=True)
     assert COST in mgr.get(f"/catalog/products/{product.id}").get_data(as_text=True)
 
 
-def test_the_product_form_has_no_cost_field_without_the_permission(web, product):
-    wh = web("warehouse")
+def test_the_product_form_has_no_cost_field_without_the_permission(web_login, product):
+    wh = web_login("warehouse")
     form = wh.get(f"/catalog/products/{product.id}/edit")
     assert form.status_code == 200
     page = form.get_data(as_text=True)
@@ -117,8 +103,8 @@ def test_the_product_form_has_no_cost_field_without_the_permission(web, product)
     assert saved.name == "Renamed" and saved.cost == Decimal(COST)  # kept, not reset to 0
 
 
-def test_the_product_form_edits_cost_with_the_permission(web, product):
-    admin = web("admin")
+def test_the_product_form_edits_cost_with_the_permission(web_login, product):
+    admin = web_login("admin")
     assert 'name="cost"' in admin.get(f"/catalog/products/{product.id}/edit").get_data(as_text=True)
     r = admin.post(f"/catalog/products/{product.id}/edit", data={
         "sku": "SKU-COST", "name": "Night cream", "category_id": "", "unit": "件", "price": "199.00",

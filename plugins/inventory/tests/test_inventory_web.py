@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
-
 from core.db import db
 from plugins.inventory import services
 
 
-@pytest.fixture
-def login(client, make_user):
-    def do(role="admin"):
-        user = make_user(f"web_{role}", role=role)
-        r = client.post("/login", data={"username": user.username, "password": "password123"})
-        assert r.status_code == 302
-        return client
-
-    return do
-
-
-def test_stock_pages_highlight_low_stock(login, stockroom):
+def test_stock_pages_highlight_low_stock(web_login, stockroom):
     s = stockroom
     services.receive(s.p1, s.sh, 3)
     services.receive(s.p2, s.sh, 30)
     services.set_reorder_point(s.p1, 5)
     db.session.commit()
-    c = login()
+    c = web_login()
     page = c.get("/inventory/stock").get_data(as_text=True)
     assert "SKU-001" in page and "SKU-002" in page and "Low stock" in page
     low = c.get("/inventory/stock?low=1").get_data(as_text=True)
@@ -41,9 +28,9 @@ def test_stock_pages_highlight_low_stock(login, stockroom):
     assert "SKU-002" in c.get("/inventory/stock?low=1").get_data(as_text=True)
 
 
-def test_movement_form_posts_and_shows_errors(login, stockroom):
+def test_movement_form_posts_and_shows_errors(web_login, stockroom):
     s = stockroom
-    c = login()
+    c = web_login()
     assert c.get("/inventory/movements/new?kind=receipt").status_code == 200
     r = c.post("/inventory/movements/new", data={"kind": "receipt", "sku": "SKU-001", "warehouse_id": s.sh,
                                                  "quantity": 12, "reference": "PO-7"})
@@ -60,17 +47,17 @@ def test_movement_form_posts_and_shows_errors(login, stockroom):
     assert r.status_code == 422 and "No product with this SKU." in r.get_data(as_text=True)
 
 
-def test_warehouse_form(login, stockroom):
-    c = login()
+def test_warehouse_form(web_login, stockroom):
+    c = web_login()
     r = c.post("/inventory/warehouses/new", data={"code": "wh-cd", "name": "成都仓", "active": "y"})
     assert r.status_code == 302
     r = c.post("/inventory/warehouses/new", data={"code": "WH-CD", "name": "again"})
     assert r.status_code == 422 and "Already used." in r.get_data(as_text=True)
 
 
-def test_catalog_pages(login, stockroom):
+def test_catalog_pages(web_login, stockroom):
     s = stockroom
-    c = login()
+    c = web_login()
     page = c.get("/catalog/products?q=SKU-00").get_data(as_text=True)
     assert "SKU-001" in page and "产品1" in page
     assert "产品2" in c.get(f"/catalog/products/{s.p2}").get_data(as_text=True)
@@ -87,7 +74,7 @@ def test_catalog_pages(login, stockroom):
     assert "护肤" in c.get("/catalog/categories").get_data(as_text=True)
 
 
-def test_upload_imports(login, stockroom):
+def test_upload_imports(web_login, stockroom):
     import io
 
     from sqlalchemy import select
@@ -95,7 +82,7 @@ def test_upload_imports(login, stockroom):
     from plugins.catalog.models import Product
 
     s = stockroom
-    c = login()
+    c = web_login()
     assert c.get("/catalog/products/import").status_code == 200
     data = {"file": (io.BytesIO("sku,name,price\nUP-1,上传品,5\nUP-2,,5\n".encode()), "p.csv")}
     page = c.post("/catalog/products/import", data=data, content_type="multipart/form-data")
@@ -105,6 +92,8 @@ def test_upload_imports(login, stockroom):
     r = c.post("/catalog/products/import", data={"file": (io.BytesIO(b"x"), "p.txt")},
                content_type="multipart/form-data")
     assert r.status_code == 422 and "Use a .csv or .xlsx file." in r.get_data(as_text=True)
+    r = c.post("/catalog/products/import", data={}, content_type="multipart/form-data")
+    assert r.status_code == 422 and "Choose a .csv or .xlsx file." in r.get_data(as_text=True)
 
     data = {"file": (io.BytesIO(b"sku,counted\nSKU-001,7\nSKU-009,1\n"), "count.csv"), "reference": "CNT-9"}
     page = c.post("/inventory/stock/import", data=data, content_type="multipart/form-data")
@@ -113,8 +102,8 @@ def test_upload_imports(login, stockroom):
     assert services.stock_of(s.p1, s.sh).on_hand == 7
 
 
-def test_pages_check_permissions(login, stockroom):
-    c = login("rep")
+def test_pages_check_permissions(web_login, stockroom):
+    c = web_login("rep")
     assert c.get("/inventory/stock").status_code == 200
     assert c.get("/inventory/movements/new").status_code == 403
     assert c.get("/inventory/warehouses").status_code == 403

@@ -154,6 +154,10 @@ def test_target_and_seller_web_forms(org, client):
     t = org.admin.get(f"/api/v1/performance/targets?rep_id={org.rep2.id}").json["items"][0]
     assert (t["revenue"], t["orders"]) == ("8800.00", 12)
     assert client.get("/performance/targets/import").status_code == 200
+    for upload in ({}, {"file": (io.BytesIO(b"x"), "t.pdf")}):
+        r = client.post("/performance/targets/import", data={"csrf_token": token, **upload},
+                        content_type="multipart/form-data")
+        assert r.status_code == 422 and "Choose a .csv or .xlsx file." in r.get_data(as_text=True)
     assert client.get("/performance/sellers").status_code == 403  # managers do not manage sellers
     client.post("/logout", data={"csrf_token": token})
     client.post("/login", data={"username": "admin", "password": "password123"})
