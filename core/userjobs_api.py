@@ -36,7 +36,7 @@ class JobRowError(Schema):
 
 class JobSchema(Schema):
     id = fields.Integer()
-    kind = fields.String(metadata={"description": "What the job does, e.g. 'crm.customers.import'"})
+    kind = fields.String(metadata={"description": "What the job does, e.g. 'crm.customers_import'"})
     status = fields.String(metadata={"description": "queued, running, done or failed"})
     progress = fields.Nested(JobProgress)
     summary = fields.String(allow_none=True)

@@ -109,7 +109,7 @@ def test_inline_import_job_reports_progress_and_the_cli_row_errors(no_redis, app
     job = _latest_job()
     r = people.manager1.get(f"/api/v1/jobs/{job.id}")
     assert r.status_code == 200, r.json
-    assert r.json["status"] == DONE and r.json["kind"] == "crm.customers.import"
+    assert r.json["status"] == DONE and r.json["kind"] == "crm.customers_import"
     assert r.json["progress"] == {"done": 6, "total": 6}
     assert r.json["errors"] == expected
     assert r.json["summary"].startswith("6 rows read: 2 created")
@@ -137,7 +137,7 @@ def test_progress_is_committed_batch_by_batch(no_redis, app, people, monkeypatch
     event.listen(Session, "after_commit", after_commit)
     try:
         with app.test_request_context():
-            job = userjobs.start_import("crm.customers.import", people.users["manager1"],
+            job = userjobs.start_import("crm.customers_import", people.users["manager1"],
                                         FileStorage(io.BytesIO(good.encode()), "c.csv"),
                                         transfer.import_customers, user_args=("user", "default_owner"), batch=2)
     finally:

@@ -389,7 +389,7 @@ class ImportView(MethodView):
     def post(self):
         """Import a CSV/XLSX upload (multipart field 'file'); rows match only your customers"""
         user = require("crm.customer.import")
-        job = userjobs.start_import("crm.customers.import", user, request.files.get("file"),
+        job = userjobs.start_import("crm.customers_import", user, request.files.get("file"),
                                     transfer.import_customers, user_args=("user", "default_owner"))
         return import_answer(job)
 
@@ -437,7 +437,7 @@ class ExportJobView(MethodView):
             seg = get_for(Segment, args["segment_id"], SEG_READ, user, label="segment")
             stmt = services.segment_customers_stmt(seg, stmt)
         ids = list(db.session.scalars(stmt.with_only_columns(Customer.id).order_by(Customer.id)))
-        job = userjobs.start_export("crm.customers.export", user, export_job_file, ids,
+        job = userjobs.start_export("crm.customers_export", user, export_job_file, ids,
                                     suffix=f".{args['format']}", fmt=args["format"])
         return _json(job_body(job), 202)
 
