@@ -122,7 +122,7 @@ def test_rep_and_manager_day_in_chinese(page: Page, server: Any, shots: Any) -> 
 
     page.get_by_role("button", name="确认", exact=True).click()
     history = page.get_by_role("row").filter(has_text="rep1").last
-    expect(history).to_contain_text("confirmed")
+    expect(history).to_contain_text("已确认")
     expect(transition_form(page, "confirm")).to_have_count(0)
     shots(page, "rep-order-confirmed")
     sign_out(page)
@@ -141,7 +141,7 @@ def test_rep_and_manager_day_in_chinese(page: Page, server: Any, shots: Any) -> 
     expect(page.locator("table").filter(has_text="促销").last).to_contain_text(server.promotion)
 
     pay = transition_form(page, "pay")
-    pay.get_by_label("付款方式").fill("wechat_pay")
+    pay.get_by_label("付款方式").select_option("wechat_pay")
     pay.get_by_role("button", name="登记付款").click()
     expect(field(page, "已付款")).to_have_text(money(total))
     ship = transition_form(page, "ship")
@@ -151,7 +151,7 @@ def test_rep_and_manager_day_in_chinese(page: Page, server: Any, shots: Any) -> 
     expect(page.get_by_role("row").filter(has_text="SF1234567890")).to_contain_text("顺丰速运")
     page.get_by_role("button", name="完成", exact=True).click()
     expect(transition_form(page, "complete")).to_have_count(0)
-    expect(page.get_by_role("row").filter(has_text="manager1").last).to_contain_text("completed")
+    expect(page.get_by_role("row").filter(has_text="manager1").last).to_contain_text("已完成")
     line_totals = {}
     for product in server.products:
         cells = page.get_by_role("row").filter(has_text=product.sku).first.locator("td")
