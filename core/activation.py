@@ -216,7 +216,8 @@ def apply(app: Flask | None = None, *, actor: str | None, force: bool = False,
         except ConfigError as exc:
             db.session.rollback()
             st.problems, st.refused_at = list(exc.issues), datetime.now(UTC)
-            log.error("config apply refused; version %s stays:\n%s", st.version, exc)
+            # the caller shows the located errors (CLI lines, API 422, web page): logged for the record only
+            log.info("config apply refused; version %s stays:\n%s", st.version, exc)
             raise
         dig = digest(docs)
         latest = db.session.scalar(select(ConfigVersion).order_by(ConfigVersion.version.desc()).limit(1))
@@ -416,8 +417,8 @@ def install(app: Flask) -> ActivationState:
     parts.sort(key=lambda p: order.get(p.name, 2))
     interval = float(app.config.get("DOVETAIL_CONFIG_CHECK_SECONDS", 0.0 if dv.config.testing else 1.0))
     st = app.extensions[EXT_KEY] = ActivationState(parts, interval)
-    with app.app_context():  # the files as found at start, until a version row is seen
-        _load_files(app, st)
+    with app.app_context():  # the version in force; the files as found only when none was applied
+        sync(app, force=True)
         db.session.remove()
 
     @app.before_request
