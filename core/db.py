@@ -23,6 +23,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
+from core.errors import Conflict
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -149,6 +151,22 @@ def engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         return {"connect_args": {"check_same_thread": False, "timeout": 30}}
     return {"pool_pre_ping": True, "pool_recycle": POOL_RECYCLE}
+
+
+@contextmanager
+def savepoint_or_conflict(message: str, *, fields: dict[str, Any] | None = None) -> Iterator[None]:
+    """Run the block and a flush in a savepoint; a row the database refuses becomes ``Conflict(message)``.
+
+    For writes that a unique key or a foreign key may refuse (a name taken at the same moment, a row
+    still referenced elsewhere): only the savepoint is rolled back, so the session stays usable and
+    the user gets a 409 with ``message`` (and ``fields``) instead of a database error.
+    """
+    try:
+        with db.session.begin_nested():
+            yield
+            db.session.flush()
+    except sa_exc.IntegrityError:
+        raise Conflict(message, fields=fields) from None
 
 
 def is_postgres() -> bool:

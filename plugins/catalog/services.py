@@ -17,11 +17,10 @@ from typing import Any
 
 from marshmallow import ValidationError as MarshmallowError
 from sqlalchemy import Select, or_, select
-from sqlalchemy.exc import IntegrityError
 
 from core import custom
 from core.auth import has_permission
-from core.db import db
+from core.db import db, savepoint_or_conflict
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.scope import dump
 from plugins.catalog.models import Category, Product
@@ -153,23 +152,16 @@ def update_product(product: Product, data: Mapping[str, Any], user: Any) -> Prod
 
 
 def _flush_unique(sku: str) -> None:
-    try:
-        with db.session.begin_nested():
-            db.session.flush()
-    except IntegrityError:
-        raise Conflict(f"SKU '{sku}' is already used by another product.",
-                       fields={"sku": ["Already used by another product."]}) from None
+    with savepoint_or_conflict(f"SKU '{sku}' is already used by another product.",
+                               fields={"sku": ["Already used by another product."]}):
+        pass  # the flush of the product's pending changes is what a taken SKU refuses
 
 
 def delete_product(product: Product) -> None:
     """Delete a product nobody references; otherwise 409 (deactivate it instead)."""
-    try:
-        with db.session.begin_nested():
-            db.session.delete(product)
-            db.session.flush()
-    except IntegrityError:
-        raise Conflict(f"Product {product.sku} is used by other records (stock, orders…); "
-                       "set it inactive instead of deleting it.") from None
+    with savepoint_or_conflict(f"Product {product.sku} is used by other records (stock, orders…); "
+                               "set it inactive instead of deleting it."):
+        db.session.delete(product)
 
 
 _PRODUCT_OUT: Any = None

@@ -7,11 +7,10 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from core import audit
-from core.db import db
-from core.errors import Conflict, ValidationError
+from core.db import db, savepoint_or_conflict
+from core.errors import ValidationError
 from core.models import User
 from core.scope import can_read_personal, get_for, mask_value, select_for
 from core.state import dovetail
@@ -101,13 +100,9 @@ def merge(survivor: Customer, merged: list[Customer], user: User | None) -> Cust
                              "merged_external_code": code or m.external_code},
                      after={"survivor_id": survivor.id, "moved": moved},
                      note=f"customer {mid} merged into {survivor.id}")
-        try:
-            with db.session.begin_nested():
-                db.session.delete(m)
-                db.session.flush()
-        except IntegrityError:
-            raise Conflict(f"Customer {mid} is still referenced by records of a plugin that did not "
-                           "move them (is the plugin owning them enabled?); nothing was merged.") from None
+        with savepoint_or_conflict(f"Customer {mid} is still referenced by records of a plugin that did not "
+                                   "move them (is the plugin owning them enabled?); nothing was merged."):
+            db.session.delete(m)
         if code:
             survivor.external_code = code
     db.session.flush()

@@ -19,11 +19,10 @@ from zoneinfo import ZoneInfo
 from marshmallow import ValidationError as MarshmallowError
 from sqlalchemy import Select, cast, column, exists, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.exc import IntegrityError
 
 from core import custom
 from core.auth import has_permission, scope_of
-from core.db import db, is_postgres, utcnow
+from core.db import db, is_postgres, savepoint_or_conflict, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.models import User
 from core.scope import dump, get_for, select_for
@@ -286,13 +285,9 @@ def update_customer(c: Customer, data: Mapping[str, Any], user: User | None) -> 
 
 def delete_customer(c: Customer) -> None:
     """Delete with contacts, activities and history; 409 while another plugin references it."""
-    try:
-        with db.session.begin_nested():
-            db.session.delete(c)
-            db.session.flush()
-    except IntegrityError:
-        raise Conflict(f"Customer {c.id} still has records elsewhere (orders …); it cannot be "
-                       "deleted. Merge it into another customer instead.") from None
+    with savepoint_or_conflict(f"Customer {c.id} still has records elsewhere (orders …); it cannot be "
+                               "deleted. Merge it into another customer instead."):
+        db.session.delete(c)
 
 
 def customer_snapshot(customer: Customer | int) -> dict[str, Any]:

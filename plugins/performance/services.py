@@ -14,11 +14,10 @@ from typing import Any
 from marshmallow import Schema
 from marshmallow import ValidationError as MarshmallowError
 from sqlalchemy import Select, or_, select
-from sqlalchemy.exc import IntegrityError
 
 from core import audit
 from core.auth import scope_of
-from core.db import db, quantize, utcnow
+from core.db import db, quantize, savepoint_or_conflict, utcnow
 from core.errors import Conflict, NotFound, ValidationError
 from core.models import Team, User
 from core.scope import restrict
@@ -146,14 +145,10 @@ def update_seller(prof: SellerProfile, data: Mapping[str, Any]) -> SellerProfile
 
 
 def _save(prof: SellerProfile, add: bool = False) -> None:
-    try:
-        with db.session.begin_nested():
-            if add:
-                db.session.add(prof)
-            db.session.flush()
-    except IntegrityError:
-        raise Conflict(f"Certificate number {prof.certificate_no} belongs to another seller.",
-                       fields={"certificate_no": ["Already used."]}) from None
+    with savepoint_or_conflict(f"Certificate number {prof.certificate_no} belongs to another seller.",
+                               fields={"certificate_no": ["Already used."]}):
+        if add:
+            db.session.add(prof)
 
 
 # ---------------------------------------------------------------------------
@@ -257,12 +252,8 @@ def set_target(data: Mapping[str, Any], user: User | None) -> tuple[Target, str]
             setattr(t, key, quantize(data[key]) if key == "revenue" and data[key] is not None else data[key])
     if outcome == "updated" and before == {k: getattr(t, k) for k in before}:
         return t, "unchanged"
-    try:
-        with db.session.begin_nested():
-            db.session.add(t)
-            db.session.flush()
-    except IntegrityError:
-        raise Conflict("Someone else set this target at the same moment; try again.") from None
+    with savepoint_or_conflict("Someone else set this target at the same moment; try again."):
+        db.session.add(t)
     return t, outcome
 
 
