@@ -237,7 +237,7 @@ def visible_job(job_id: int, user: User) -> UserJob:
     """The job ``job_id`` if ``user`` started it or is an admin; otherwise :class:`NotFound`."""
     from core.auth import has_permission  # noqa: PLC0415 - core.auth is imported late by core modules
 
-    job = db.session.get(UserJob, job_id)
+    job = db.session.get(UserJob, job_id, populate_existing=True)  # the worker changes it elsewhere
     if job is None or (job.requested_by_id != user.id and not has_permission(user, ADMIN_PERMISSION)):
         raise NotFound(f"No job {job_id}.")
     return job

@@ -89,6 +89,7 @@ def job_page(job_id: int) -> Response:
     try:
         job = visible_job(job_id, current_user())
     except NotFound:
+        db.session.rollback()  # end the read transaction (SQLite: it holds the write lock)
         abort(404)
     body = job_body(job)
     db.session.commit()
@@ -106,6 +107,7 @@ def job_file(job_id: int) -> Response:
         job = visible_job(job_id, current_user())
         path = output_path(job)
     except NotFound:
+        db.session.rollback()  # end the read transaction (SQLite: it holds the write lock)
         abort(404)
     db.session.commit()
     return send_file(path, as_attachment=True, download_name=path.name.split("-", 1)[1])

@@ -34,7 +34,7 @@ BODY = HEADER + ROWS
 
 @pytest.fixture
 def dovetail_plugins():
-    return ["crm"]
+    return ["crm", "catalog"]
 
 
 @pytest.fixture
@@ -202,3 +202,38 @@ def test_rq_import_and_export_jobs_run_on_the_worker(with_redis, app, people, ru
     assert r.json["result"]["created"] == 2
     assert sorted(row["name"] for row in _file_rows(people.manager1, export_id)) == ["东一", "东二"]
     assert people.rep1.get(f"/api/v1/jobs/{export_id}/file").status_code == 404
+
+
+PRODUCTS = "sku,name,price\nP-1,甲,10\nP-2,乙,-3\nP-3,,5\n"
+
+
+def _web_import(web):
+    return web.post("/catalog/products/import", data={"file": (io.BytesIO(PRODUCTS.encode()), "p.csv")})
+
+
+def test_inline_web_import_shows_the_result_at_once(no_redis, app, web_login):
+    web = web_login("admin")
+    r = _web_import(web)
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    assert "<strong>1</strong>" in page and "<td>3</td>" in page and "<td>4</td>" in page  # lines 3 and 4 refused
+    job = _latest_job()
+    assert job.kind == "catalog.import_products" and job.status == DONE and job.rows_done == 3
+
+
+def test_rq_web_import_goes_to_a_status_page_that_refreshes_until_done(with_redis, app, web_login, make_user):
+    web = web_login("admin")
+    r = _web_import(web)
+    assert r.status_code == 302, r.get_data(as_text=True)[:300]
+    job = _latest_job()
+    assert r.headers["Location"].endswith(f"/jobs/{job.id}")
+    r = web.get(f"/jobs/{job.id}")
+    assert r.status_code == 200 and r.headers.get("Refresh") == "2" and "queued" in r.get_data(as_text=True)
+    _work(with_redis.queue)
+    db.session.rollback()  # the test client shares this test's app context (and session): end its read
+    r = web.get(f"/jobs/{job.id}")
+    page = r.get_data(as_text=True)
+    assert r.status_code == 200 and "Refresh" not in r.headers and "done" in page
+    assert "3 rows read: 1 created" in page and "<td>3</td>" in page
+    make_user("other", "manager")
+    assert web_login(username="other").get(f"/jobs/{job.id}").status_code == 404

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
@@ -13,13 +14,14 @@ from sqlalchemy import select
 from wtforms import BooleanField, DecimalField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from core import custom
+from core import custom, userjobs
 from core.api import apply_sort, page_of
-from core.auth import has_permission, require
+from core.auth import current_user, has_permission, require
 from core.db import db
-from core.errors import DovetailError
+from core.errors import DovetailError, ValidationError
+from core.models import User
 from core.scope import get_for, select_for
-from core.uploads import saved_upload
+from core.tabular import RowError
 from plugins.catalog import services
 from plugins.catalog.cli import import_products
 from plugins.catalog.models import Category, Product
@@ -177,18 +179,31 @@ def category_create():
                            can_write=True), 422
 
 def run_upload(importer, **kw):
-    """Save the uploaded CSV/XLSX to a temporary file and run ``importer(path, **kw)``.
+    """Store the uploaded CSV/XLSX and run ``importer(path, **kw)`` as the user's import job.
 
-    Returns ``(counts, errors, message)``; ``message`` is set when the file was refused.
+    Returns ``(counts, errors, message)``; ``message`` is set when the file was refused. With a
+    job queue (Redis) the browser is sent to the job's status page instead (it refreshes itself).
+    Keyword arguments holding a user receive the requesting user when the job runs.
     """
+    user_args = tuple(k for k, v in kw.items() if isinstance(v, User))
+    params = {k: v for k, v in kw.items() if k not in user_args}
+    kind = f"{importer.__module__.split('.')[1]}.{importer.__name__}"
     try:
-        with saved_upload(request.files.get("file"), missing=_("Choose a .csv or .xlsx file."),
-                          wrong_type=_("Use a .csv or .xlsx file.")) as path:
-            counts, errors = importer(path, **kw)
+        if request.files.get("file") is None or not request.files["file"].filename:
+            raise ValidationError(_("Choose a .csv or .xlsx file."))
+        if Path(request.files["file"].filename).suffix.lower() not in userjobs.IMPORT_SUFFIXES:
+            raise ValidationError(_("Use a .csv or .xlsx file."))
+        job = userjobs.start_import(kind, current_user(), request.files["file"], importer,
+                                    user_args=user_args, **params)
     except DovetailError as exc:
         db.session.rollback()
         return None, [], exc.message
-    return counts, errors, None
+    if job.status in (userjobs.QUEUED, userjobs.RUNNING):
+        abort(redirect(url_for("core_web.job_page", job_id=job.id)))
+    if job.status == userjobs.FAILED:
+        return None, [], job.summary
+    counts = {k: v for k, v in (job.result or {}).items() if k not in ("rows", "dry_run")}
+    return counts, [RowError(e["line"], e["column"], e["reason"]) for e in job.errors or []], None
 
 @bp.route("/products/import", methods=["GET", "POST"])
 @login_required
