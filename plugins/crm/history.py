@@ -84,6 +84,15 @@ def _stats_delta(customer_id: int, order_id: int, count: int, spent: Decimal, *,
         "not_counted": list(not_counted_states()) if recheck_last else []})
 
 
+def _exists(session: Any, customer_id: int) -> bool:
+    """Whether customer ``customer_id`` exists: its id alone, not the row with its joined owner
+    and the owner's role grants (what ``session.get`` would load, on every order event)."""
+    known = session.identity_map.get(session.identity_key(Customer, customer_id))
+    if known is not None and known not in session.deleted:
+        return True
+    return session.scalar(select(Customer.id).where(Customer.id == customer_id)) is not None
+
+
 def apply_stats(session: Any, payload: dict[str, Any]) -> None:
     """Outbox handler: move a customer's figures by one purchase row's change.
 
@@ -93,7 +102,7 @@ def apply_stats(session: Any, payload: dict[str, Any]) -> None:
     purchase row.
     """
     cid = int(payload["customer_id"])
-    if session.get(Customer, cid) is None:
+    if not _exists(session, cid):
         holder = session.scalar(select(Purchase.customer_id).where(Purchase.order_id == int(payload["order_id"])))
         if holder is None or holder == cid:
             return
@@ -178,7 +187,7 @@ def record_order(payload: dict[str, Any], *, returned_amount: Any = None) -> Non
     old_customer, (old_n, old_spent), old_last = (
         (p.customer_id, _counted(p, states), p.placed_at) if p is not None else (None, (0, Decimal("0.00")), None))
     old_counted = bool(old_n)
-    if customer_id is None or db.session.get(Customer, int(customer_id)) is None:
+    if customer_id is None or not _exists(db.session, int(customer_id)):
         if p is not None:  # the order moved to a customer crm does not know
             db.session.delete(p)
             _stats_delta(old_customer, order_id, -old_n, -old_spent, recheck_last=old_counted)
