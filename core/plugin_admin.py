@@ -10,8 +10,6 @@ dependency, enabled dependent, broken file) leaves the file byte-for-byte unchan
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from core.db import db
 from core.errors import ConfigError, ConfigIssue, DovetailError, PluginError
 from core.plugins import Available, discover, resolve
 from core.state import dovetail
+from core.yamlwrite import write_atomic
 
 
 class AdminError(DovetailError):
@@ -562,16 +561,7 @@ def _write_enabled(config_dir: str | Path | None, new: list[str]) -> None:
     if got != new or _strip_enabled(before) != _strip_enabled(after):
         raise AdminError(f"{name}: could not edit plugins.enabled safely; edit the file by hand "
                          f"(wanted: {', '.join(new) or 'none'})")
-    fd, tmp = tempfile.mkstemp(prefix=".dovetail-", suffix=".yaml", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(new_text.encode("utf-8"))
-        os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, new_text)
 
 
 __all__ = ["rows", "info", "enable", "disable", "contributions", "read_enabled",
