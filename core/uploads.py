@@ -20,6 +20,18 @@ from core.errors import ValidationError
 TABLE_SUFFIXES = (".csv", ".xlsx")
 
 
+def checked_suffix(upload: FileStorage | None, *, missing: str, wrong_type: str | None = None,
+                   suffixes: tuple[str, ...] = TABLE_SUFFIXES) -> str:
+    """The upload's suffix in lower case, after refusing a missing file or (unless ``wrong_type`` is
+    None) a suffix not in ``suffixes``, with :class:`ValidationError` naming the field ``file``."""
+    if upload is None or not upload.filename:
+        raise ValidationError(missing, fields={"file": ["Required."]})
+    suffix = Path(upload.filename).suffix.lower()
+    if wrong_type is not None and suffix not in suffixes:
+        raise ValidationError(wrong_type, fields={"file": ["Unsupported file type."]})
+    return suffix
+
+
 @contextmanager
 def saved_upload(upload: FileStorage | None, *, missing: str, wrong_type: str | None = None,
                  suffixes: tuple[str, ...] = TABLE_SUFFIXES) -> Iterator[Path]:
@@ -29,11 +41,7 @@ def saved_upload(upload: FileStorage | None, *, missing: str, wrong_type: str | 
     when its suffix is not one of ``suffixes`` (``wrong_type=None`` leaves that check to the reader).
     Both name the field ``file`` so an API answer points at it.
     """
-    if upload is None or not upload.filename:
-        raise ValidationError(missing, fields={"file": ["Required."]})
-    suffix = Path(upload.filename).suffix.lower()
-    if wrong_type is not None and suffix not in suffixes:
-        raise ValidationError(wrong_type, fields={"file": ["Unsupported file type."]})
+    suffix = checked_suffix(upload, missing=missing, wrong_type=wrong_type, suffixes=suffixes)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"upload{suffix}"
         upload.save(path)

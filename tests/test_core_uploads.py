@@ -8,7 +8,7 @@ import pytest
 from werkzeug.datastructures import FileStorage
 
 from core.errors import ValidationError
-from core.uploads import saved_upload
+from core.uploads import checked_suffix, saved_upload
 
 
 def _file(name: str, body: bytes = b"sku,name\nA1,Chair\n") -> FileStorage:
@@ -36,3 +36,9 @@ def test_wrong_type_is_refused_unless_left_to_the_reader() -> None:
     assert exc.value.message == "Use csv." and exc.value.fields == {"file": ["Unsupported file type."]}
     with saved_upload(_file("t.pdf"), missing="none") as path:
         assert path.suffix == ".pdf"
+
+
+def test_checked_suffix_names_the_type_without_saving() -> None:
+    assert checked_suffix(_file("Book.XLSX"), missing="none", wrong_type="bad") == ".xlsx"
+    with pytest.raises(ValidationError):
+        checked_suffix(_file("book.xls"), missing="none", wrong_type="bad")
