@@ -8,7 +8,6 @@ company's local time, at their total minus the refunds recorded on them.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from flask.views import MethodView
 from sqlalchemy import or_, select
 from sqlalchemy.orm import lazyload
 
-from core import statemachine
+from core import statemachine, userjobs
 from core.api import Blueprint, apply_sort, page_body, page_of, page_schema
 from core.api import serialized as _json
 from core.auth import permission_required, require
@@ -26,6 +25,7 @@ from core.errors import ConfigError, NotFound, ValidationError
 from core.export import csv_bytes, xlsx_bytes
 from core.models import User
 from core.scope import get_for, select_for
+from core.userjobs_api import JobSchema, job_response
 from plugins.performance import commission, rules, services
 from plugins.performance.models import SellerProfile, Statement, Target
 from plugins.performance.periods import from_args
@@ -273,21 +273,23 @@ def _target(target_id: int, user: User) -> Target:
 class TargetImportView(MethodView):
     @needs(TARGET_IMPORT)
     @blp.response(200, TargetImportResult)
+    @blp.alt_response(202, schema=JobSchema, description="Queued: follow GET /api/v1/jobs/{id}")
     def post(self):
         """Import targets from a CSV/XLSX upload (multipart field 'file'; ?dry_run=1 saves nothing)"""
         user = require(TARGET_IMPORT)
         upload = request.files.get("file")
         if upload is None or not upload.filename:
             raise ValidationError("Upload a .csv or .xlsx file in the field 'file'.", fields={"file": ["Required."]})
-        suffix = Path(upload.filename).suffix.lower()
-        if suffix not in (".csv", ".xlsx"):
+        if Path(upload.filename).suffix.lower() not in (".csv", ".xlsx"):
             raise ValidationError("Use a .csv or .xlsx file.", fields={"file": ["Unsupported file type."]})
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"upload{suffix}"
-            upload.save(path)
-            counts, errors = import_targets(path, user=user, dry_run=request.args.get("dry_run") in ("1", "true"))
-        return _json({"counts": counts, "errors": [{"line": e.line, "column": e.column, "reason": e.reason}
-                                                   for e in errors]})
+        job = userjobs.start_import("performance.targets_import", user, upload, import_targets,
+                                    dry_run=request.args.get("dry_run") in ("1", "true"))
+        if job.status in (userjobs.QUEUED, userjobs.RUNNING):
+            return job_response(job, 202)  # follow GET /api/v1/jobs/{id}
+        if job.status == userjobs.FAILED:
+            raise ValidationError(job.summary or "The import failed.", fields={"file": [job.summary or "failed"]})
+        counts = {k: v for k, v in (job.result or {}).items() if k not in ("rows", "dry_run")}
+        return _json({"counts": counts, "errors": job.errors or []})
 
 
 # ---------------------------------------------------------------------------
