@@ -22,11 +22,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy import ForeignKey, Integer, String, Text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from werkzeug.datastructures import FileStorage
 
+from core.audit import acting_as
 from core.db import IdMixin, JSONType, db, utcnow
 from core.errors import DovetailError, NotFound, ValidationError
 from core.models import User
@@ -199,6 +200,16 @@ def run(job_id: int) -> str:
             total = None
     _set(job_id, status=RUNNING, started_at=utcnow(), **({"rows_total": total} if total is not None else {}))
     progress = _Progress(job_id)
+    g.dovetail_user = user  # scope and masking helpers read the acting user from here outside a request
+    try:
+        with acting_as(user):  # the audit trail names the requester, not "worker"
+            return _run(job_id, handler, params, user, folder, input_file, output_file, progress)
+    finally:
+        g.pop("dovetail_user", None)
+
+
+def _run(job_id: int, handler: str, params: dict[str, Any], user: User | None, folder: Path,
+         input_file: str | None, output_file: str | None, progress: _Progress) -> str:
     try:
         func = _resolve(handler)
         if output_file is None:
