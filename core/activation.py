@@ -216,8 +216,7 @@ def apply(app: Flask | None = None, *, actor: str | None, force: bool = False,
         except ConfigError as exc:
             db.session.rollback()
             st.problems, st.refused_at = list(exc.issues), datetime.now(UTC)
-            # the caller shows the located errors (CLI lines, API 422, web page): logged for the record only
-            log.info("config apply refused; version %s stays:\n%s", st.version, exc)
+            log.error("config apply refused; version %s stays:\n%s", st.version, exc)
             raise
         dig = digest(docs)
         latest = db.session.scalar(select(ConfigVersion).order_by(ConfigVersion.version.desc()).limit(1))
