@@ -48,7 +48,11 @@ def _warehouse_choices(blank: str | None = None) -> list[tuple[str, str]]:
     return ([("", blank)] if blank is not None else []) + out
 
 
-def _attach(form: FlaskForm, exc: DovetailError) -> None:
+def _attach(form: FlaskForm, exc: DovetailError | MarshmallowError) -> None:
+    """Roll back and show the errors: per field under its input, the rest as a flash message."""
+    db.session.rollback()
+    if isinstance(exc, MarshmallowError):
+        exc = DovetailError(_("Please correct the marked fields."), fields=exc.messages)
     shown = False
     for key, msgs in (exc.fields or {}).items():
         field = getattr(form, key, None)
@@ -153,11 +157,7 @@ def movement_form():
                 data = MovementIn().load(raw)
                 moves = post_movement(data)
                 db.session.commit()
-            except MarshmallowError as err:
-                db.session.rollback()
-                _attach(form, DovetailError(_("Please correct the marked fields."), fields=err.messages))
-            except DovetailError as exc:
-                db.session.rollback()
+            except (MarshmallowError, DovetailError) as exc:
                 _attach(form, exc)
             else:
                 flash(_("%(n)s movement(s) posted for %(sku)s.", n=len(moves), sku=product.sku))
@@ -204,11 +204,7 @@ def warehouse_form(warehouse_id: int | None = None):
             else:
                 services.update_warehouse(wh, data)
             db.session.commit()
-        except MarshmallowError as err:
-            db.session.rollback()
-            _attach(form, DovetailError(_("Please correct the marked fields."), fields=err.messages))
-        except DovetailError as exc:
-            db.session.rollback()
+        except (MarshmallowError, DovetailError) as exc:
             _attach(form, exc)
         else:
             flash(_("Warehouse %(code)s saved.", code=wh.code))
