@@ -102,11 +102,19 @@ def apply_stats(session: Any, payload: dict[str, Any]) -> None:
     purchase row.
     """
     cid = int(payload["customer_id"])
-    if not _exists(session, cid):
+    if not _rowcount(session.execute(_stats_update(cid, payload))):  # merged away meanwhile
         holder = session.scalar(select(Purchase.customer_id).where(Purchase.order_id == int(payload["order_id"])))
         if holder is None or holder == cid:
             return
-        cid = holder
+        session.execute(_stats_update(holder, payload))
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _stats_update(cid: int, payload: dict[str, Any]) -> Any:
+    """The UPDATE moving customer ``cid``'s figures by one :func:`apply_stats` payload."""
     values: dict[str, Any] = {"order_count": Customer.order_count + int(payload.get("count") or 0),
                               "total_spent": Customer.total_spent + Decimal(str(payload.get("spent") or "0"))}
     if payload.get("recheck_last"):
@@ -118,8 +126,8 @@ def apply_stats(session: Any, payload: dict[str, Any]) -> None:
         values["last_purchase_at"] = case(
             (Customer.last_purchase_at.is_(None) | (Customer.last_purchase_at < last), last),
             else_=Customer.last_purchase_at)
-    session.execute(update(Customer).where(Customer.id == cid).values(**values)
-                    .execution_options(synchronize_session=False))
+    return (update(Customer).where(Customer.id == cid).values(**values)
+            .execution_options(synchronize_session=False))
 
 
 def recompute(customer_id: int) -> None:
