@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import phonenumbers
 from flask import has_request_context, request
 from sqlalchemy import Select, select
 from sqlalchemy.sql import ColumnElement
@@ -30,6 +31,7 @@ from sqlalchemy.sql import ColumnElement
 from core.auth import has_permission, require, scope_of
 from core.db import db
 from core.errors import NotFound
+from core.fields import parse_phone
 from core.models import User
 
 
@@ -97,7 +99,7 @@ def get_for(model: type[Any], record_id: Any, permission: str | None = None,
 
 
 def mask_value(value: Any, kind: str) -> Any:
-    """Mask one personal value: phone 138****5678, email z***@x.cn, name 张**."""
+    """Mask one personal value: phone +86 138****5678 (138****5678 for older values), email z***@x.cn, name 张**."""
     if value is None or value == "":
         return value
     if isinstance(value, list):
@@ -106,10 +108,7 @@ def mask_value(value: Any, kind: str) -> Any:
         return {k: mask_value(v, kind) for k, v in value.items()}
     text = str(value)
     if kind == "phone":
-        digits = text
-        if len(digits) >= 7:
-            return digits[:3] + "****" + digits[-4:]
-        return "*" * len(digits)
+        return _mask_phone(text)
     if kind == "email":
         local, _, domain = text.partition("@")
         return (local[:1] + "***@" + domain) if domain else "***"
@@ -118,6 +117,19 @@ def mask_value(value: Any, kind: str) -> Any:
     if kind == "address":
         return text[:6] + "****"
     return text[:1] + "****"
+
+
+def _mask_phone(text: str) -> str:
+    """``+8613812345678`` → ``+86 138****5678`` (E.164: country code, first 3 and last 4 digits of
+    a national number of 10 digits or more); a stored value without ``+`` (older rows) → ``138****5678``."""
+    if text.startswith("+"):
+        num = parse_phone(text)
+        if num is not None:
+            nsn = phonenumbers.national_significant_number(num)
+            return f"+{num.country_code} " + (nsn[:3] + "****" + nsn[-4:] if len(nsn) >= 10 else "****" + nsn[-4:])
+    if len(text) >= 7:
+        return text[:3] + "****" + text[-4:]
+    return "*" * len(text)
 
 
 def can_read_personal(model: type[Any], user: User | None) -> bool:

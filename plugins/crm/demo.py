@@ -17,6 +17,7 @@ from core.db import db, utcnow
 from core.models import Team, User
 from core.state import dovetail
 from plugins.crm.models import Activity, Contact, Customer, Lead, Segment
+from plugins.crm.phone import PhoneError, normalise_phone
 from plugins.crm.services import tiers, today_local
 
 TEAMS = {"华东一组": ("华东", ["rep1", "rep2", "rep3"], "manager1"),
@@ -26,6 +27,14 @@ SOURCES = ["电话营销", "门店", "转介绍", "线上广告", "展会", "微
 SUBJECTS = ["首次电话回访", "介绍新品", "确认收货满意度", "邀请参加体验会", "跟进报价", "节日问候"]
 OUTCOMES = ["已接通，有意向", "未接通", "客户忙，约下次", "已下单", "暂无需求"]
 
+
+
+def _phone(text: str, rng: random.Random) -> str:
+    """Faker's number in E.164, or a mainland mobile when Faker's prefix is not a valid one."""
+    try:
+        return normalise_phone(text)
+    except PhoneError:
+        return f"+86138{rng.randrange(10**8):08d}"
 
 def _ensure_users() -> list[User]:
     """rep1..rep6 in two teams with manager1/manager2; created only when missing."""
@@ -73,7 +82,7 @@ def populate(scale: float, seed: int) -> None:
             if code in taken:  # the same seed again: these demo customers exist already
                 continue
             owner = rng.choice(reps) if reps and rng.random() > 0.15 else None
-            phone = fake.phone_number()
+            phone = _phone(fake.phone_number(), rng)
             if customers and i % 97 == 0:  # a few real-looking duplicates to merge
                 phone = customers[rng.randrange(len(customers))].phone
             consent = rng.random() < 0.6
@@ -95,7 +104,7 @@ def populate(scale: float, seed: int) -> None:
         for c in customers:
             if rng.random() < 0.2:
                 db.session.add(Contact(customer_id=c.id, name=fake.name(), title=rng.choice(["配偶", "子女", "采购"]),
-                                       phone=fake.phone_number(), is_primary=False))
+                                       phone=_phone(fake.phone_number(), rng), is_primary=False))
             for _k in range(rng.randint(0, 3)):
                 when = now - timedelta(days=rng.randint(1, 60))
                 db.session.add(Activity(customer_id=c.id, assignee_id=c.owner_id,
@@ -119,7 +128,7 @@ def populate(scale: float, seed: int) -> None:
             owner = rng.choice(reps) if reps else None
             status = rng.choice(statuses)
             db.session.add(Lead(title=f"{fake.company()} 采购意向", status=status, contact_name=fake.name(),
-                                phone=fake.phone_number(), source=rng.choice(SOURCES),
+                                phone=_phone(fake.phone_number(), rng), source=rng.choice(SOURCES),
                                 owner_id=owner.id if owner else None,
                                 expected_amount=Decimal(rng.randrange(500, 50000, 100)),
                                 expected_close=today + timedelta(days=rng.randint(5, 90))))

@@ -8,21 +8,8 @@ from marshmallow import Schema, fields, post_load, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
 
 from core.api import MAX_MONEY, Id, Int, ListArgs, WorkflowResultOut
+from core.fields import Phone
 from plugins.crm.models import ACTIVITY_TYPES
-from plugins.crm.phone import PHONE_ERROR, PhoneError, normalise_phone
-
-
-class Phone(fields.String):
-    """A mainland mobile number, stored normalised (11 digits starting with 1)."""
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> str | None:
-        text = super()._deserialize(value, attr, data, **kw)
-        if text is None or not text.strip():
-            return None
-        try:
-            return normalise_phone(text)
-        except PhoneError:
-            raise MarshmallowError(PHONE_ERROR) from None
 
 
 class LowerEmail(fields.Email):
@@ -52,8 +39,8 @@ class Tag(fields.String):
 
 class CustomerIn(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=120))
-    phone = Phone(allow_none=True, metadata={"description": "Mainland mobile; +86/0086, spaces and "
-                                                           "dashes accepted and stripped."})
+    phone = Phone(allow_none=True, metadata={"description": "Mobile, landline with area code, or +country "
+                                                           "number; stored in E.164 (+8613812345678)."})
     phones = fields.List(Phone(), metadata={"description": "Further numbers (the primary is added)."})
     email = LowerEmail(allow_none=True)
     address = _text(300, allow_none=True)

@@ -1,6 +1,6 @@
 """CRM domain logic. The public API other plugins may import:
 
-* :func:`normalise_phone` (text → 11-digit mainland mobile, or :class:`PhoneError`);
+* :func:`normalise_phone` (text → E.164 number, or :class:`PhoneError`);
 * :func:`customer_snapshot` (plain data about one customer for pricing/eligibility);
 * :func:`segment_customer_ids` (a ``SELECT`` of the customer ids in a saved segment);
 * :class:`plugins.crm.models.Customer`.
@@ -28,7 +28,7 @@ from core.models import User
 from core.scope import dump, get_for, select_for
 from core.state import dovetail
 from plugins.crm.models import Activity, Contact, Customer, Segment
-from plugins.crm.phone import PhoneError, normalise_phone
+from plugins.crm.phone import PhoneError, normalise_phone, phone_search_digits
 from plugins.crm.schemas import (
     ActivityIn,
     ActivityOut,
@@ -154,7 +154,7 @@ def customer_filters(stmt: Select, args: Mapping[str, Any], params: Mapping[str,
         conds = [Customer.name.icontains(q, autoescape=True),
                  Customer.email.icontains(q, autoescape=True),
                  Customer.external_code.icontains(q, autoescape=True)]
-        digits = "".join(ch for ch in q if ch.isdigit())
+        digits = phone_search_digits(q)
         if len(digits) >= 4:
             conds.append(Customer.phone.contains(digits[-11:], autoescape=True))
         stmt = stmt.where(or_(*conds))

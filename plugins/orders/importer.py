@@ -227,10 +227,13 @@ class OrderImport(RowImport):
                     phones[text] = phone
             by_phone: dict[str, tuple[int, int | None]] = {}
             if phones:
+                # rows stored before E.164 hold a mainland mobile's 11 digits: match those too
+                wanted = set(phones.values()) | {p[3:] for p in phones.values() if p.startswith("+86")}
                 for cid, phone, owner in db.session.execute(
                         select(Customer.id, Customer.phone, Customer.owner_id)
-                        .where(Customer.phone.in_(set(phones.values()))).order_by(Customer.id.desc())):
-                    by_phone[phone] = (cid, owner)  # the lowest id wins (ordered descending)
+                        .where(Customer.phone.in_(wanted)).order_by(Customer.id.desc())):
+                    key = phone if phone.startswith("+") else "+86" + phone
+                    by_phone[key] = (cid, owner)  # the lowest id wins (ordered descending)
             for text in new:
                 self.customers[text] = found.get(text) or by_phone.get(phones.get(text, ""))
         new = {s for s in skus if s not in self.products}

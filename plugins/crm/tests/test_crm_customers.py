@@ -11,11 +11,25 @@ from plugins.crm.services import normalise_phone
                                  "+86-13800138000", "0086 13800138000", "8613800138000", "(138)0013.8000",
                                  "１３８００１３８０００"])
 def test_normalise_phone_accepts_mainland_mobiles(raw):
-    assert normalise_phone(raw) == "13800138000"
+    assert normalise_phone(raw) == "+8613800138000"
 
 
-@pytest.mark.parametrize("raw", ["", "1380013800", "138001380001", "23800138000", "+1 415 555 0100",
-                                 "010-12345678", "1380013800x", "+87 13800138000"])
+@pytest.mark.parametrize(("raw", "e164"), [
+    ("010-12345678", "+861012345678"),            # Beijing landline with its area code
+    ("0755 1234 5678", "+8675512345678"),         # Shenzhen
+    ("(021) 6123 4567", "+862161234567"),         # Shanghai
+    ("+852 6123 4567", "+85261234567"),           # Hong Kong mobile
+    ("+853 6612 3456", "+85366123456"),           # Macao mobile
+    ("00886 912 345 678", "+886912345678"),       # Taiwan mobile
+    ("+1 650 253 0000", "+16502530000"),          # United States
+    ("+44 20 7946 0958", "+442079460958"),        # United Kingdom landline
+])
+def test_normalise_phone_accepts_landlines_and_foreign_numbers(raw, e164):
+    assert normalise_phone(raw) == e164
+
+
+@pytest.mark.parametrize("raw", ["", "1380013800", "138001380001", "23800138000", "010-1234",
+                                 "1380013800x", "+87 13800138000", "+852 123", "0912 345 678", "abc"])
 def test_normalise_phone_refuses_the_rest(raw):
     with pytest.raises(ValidationError) as exc:
         normalise_phone(raw)
@@ -29,8 +43,8 @@ def test_create_normalises_and_owns(app, org):
     assert r.status_code == 201, r.json
     c = r.json
     assert c["name"] == "李四"
-    assert c["phone"] == "13912345678"
-    assert c["phones"] == ["13912345678", "13700000001"]
+    assert c["phone"] == "+8613912345678"
+    assert c["phones"] == ["+8613912345678", "+8613700000001"]
     assert c["email"] == "li.si@example.cn"
     assert c["tags"] == ["老客户", "复购"]
     assert c["owner_id"] == org.users["rep1"].id
@@ -89,8 +103,8 @@ def test_patch_consent_and_phone(app, org, new_customer):
     assert r.status_code == 200, r.json
     assert r.json["consent_marketing"] is True and r.json["consent_at"]
     assert r.json["tier"] == "vip"
-    assert r.json["phone"] == "13900000000"
-    assert r.json["phones"] == ["13900000000", "13700000001"]  # the old primary is replaced
+    assert r.json["phone"] == "+8613900000000"
+    assert r.json["phones"] == ["+8613900000000", "+8613700000001"]  # the old primary is replaced
     r = org.rep1.patch(f"/api/v1/customers/{c['id']}", json={"phone": "abc"})
     assert r.status_code == 422 and r.json["error"]["fields"]["phone"] == [PHONE_ERROR]
 
@@ -142,7 +156,7 @@ def test_contacts_crud(app, org, new_customer):
     c = new_customer(org.rep1)
     r = org.rep1.post(f"/api/v1/customers/{c['id']}/contacts",
                       json={"name": "王小明", "phone": "+86 138 1111 2222", "is_primary": True})
-    assert r.status_code == 201 and r.json["phone"] == "13811112222"
+    assert r.status_code == 201 and r.json["phone"] == "+8613811112222"
     first = r.json["id"]
     r = org.rep1.post(f"/api/v1/customers/{c['id']}/contacts", json={"name": "王大明", "is_primary": True})
     second = r.json["id"]

@@ -38,7 +38,7 @@ def test_import_reports_bad_rows_and_reruns_without_duplicates(app, org, runner,
     assert r.exit_code == 2, r.output  # every import: status 2 when rows were rejected
     assert "5 rows read: 3 created, 0 updated, 0 unchanged, 2 rejected." in r.stdout
     err = r.stderr
-    assert "line 4, column phone: Not a mainland mobile number" in err
+    assert "line 4, column phone: Not a valid phone number" in err
     assert "line 5, column name:" in err and "line 5, column email:" in err
     assert "line 5, column owner: No active user 'nobody'." in err
     assert "line 5, column consent_marketing: 'maybe' is not yes/no." in err
@@ -48,7 +48,7 @@ def test_import_reports_bad_rows_and_reruns_without_duplicates(app, org, runner,
     assert _count() == 3
     c = db.session.scalar(select(Customer).where(Customer.external_code == "K1"))
     assert (c.phone, c.tier, c.tags, c.owner_id, c.consent_marketing) == (
-        "13800000001", "gold", ["复购", "团购"], org.users["rep1"].id, True)
+        "+8613800000001", "gold", ["复购", "团购"], org.users["rep1"].id, True)
     pooled = db.session.scalar(select(Customer).where(Customer.name == "王芳"))
     assert pooled.owner_id is None and pooled.pool_entered_at is not None
 
@@ -79,7 +79,7 @@ def test_import_chinese_headers_xlsx_and_owner_option(app, org, runner, tmp_path
     assert r.exit_code == 0, r.output
     assert "2 rows read: 2 created" in r.stdout
     zhao = db.session.scalar(select(Customer).where(Customer.external_code == "X-1"))
-    assert zhao.phone == "13800000011" and zhao.tags == ["礼品", "转介绍"]
+    assert zhao.phone == "+8613800000011" and zhao.tags == ["礼品", "转介绍"]
     assert zhao.notes == "=1+1"  # our own export's apostrophe is undone on import
     assert zhao.owner_id == org.users["rep2"].id
 
@@ -107,7 +107,7 @@ def test_export_neutralises_formulas_and_round_trips(app, org, runner, tmp_path,
     rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
     assert rows[0]["name"] == "'=HYPERLINK(\"http://x\")"
     assert rows[0]["notes"] == "'+cmd" and rows[0]["region"] == "'@上海" and rows[0]["tags"] == "'-1"
-    assert rows[0]["phone"] == "13800000001" and rows[0]["owner"] == "rep1"
+    assert rows[0]["phone"] == "'+8613800000001" and rows[0]["owner"] == "rep1"
     r = runner.invoke(["import", "customers", str(out)])
     assert "1 rows read: 0 created, 0 updated, 1 unchanged" in r.stdout
     assert db.session.scalar(select(Customer.name)) == "=HYPERLINK(\"http://x\")"
@@ -118,7 +118,7 @@ def test_export_neutralises_formulas_and_round_trips(app, org, runner, tmp_path,
     ws = load_workbook(xlsx, read_only=True).worksheets[0]
     header, first = list(ws.iter_rows(values_only=True))[:2]
     row = dict(zip(header, first, strict=True))
-    assert row["phone"] == "138****0001" and row["name"].startswith("'=")
+    assert row["phone"] == "'+86 138****0001" and row["name"].startswith("'=")
     r = runner.invoke(["export", "customers", "--as", "manager1"])
     assert r.exit_code == 0 and r.stdout.strip().count("\n") == 1  # rep1 is in manager1's team
     r = runner.invoke(["export", "customers", "--as", "rep3"])

@@ -20,7 +20,7 @@ def test_lead_lifecycle_to_won_creates_customer(app, org):
     assert r.status_code == 201, r.json
     lead = r.json
     assert lead["status"] == "new" and lead["owner_id"] == org.users["rep1"].id
-    assert lead["phone"] == "13600000001"
+    assert lead["phone"] == "+8613600000001"
     assert set(_keys(org.rep1, lead["id"])) == {"contact", "lose"}
 
     r = org.rep1.post(f"/api/v1/leads/{lead['id']}/transitions", json={"transition": "contact"})
@@ -36,7 +36,7 @@ def test_lead_lifecycle_to_won_creates_customer(app, org):
     assert r.status_code == 200 and r.json["status"] == "won"
     cid = r.json["customer_id"]
     c = db.session.get(Customer, cid)
-    assert (c.name, c.phone, c.owner_id, c.source) == ("赵六", "13600000001", org.users["rep1"].id, "展会")
+    assert (c.name, c.phone, c.owner_id, c.source) == ("赵六", "+8613600000001", org.users["rep1"].id, "展会")
     hist = org.rep1.get(f"/api/v1/leads/{lead['id']}/history").json
     assert [(h["from_state"], h["to_state"]) for h in hist] == [
         ("new", "contacted"), ("contacted", "qualified"), ("qualified", "won")]

@@ -63,10 +63,10 @@ def test_duplicates_on_any_phone_and_email(app, org, new_customer):
     assert r.status_code == 200
     groups = [(g["kind"], g["value"], g["customer_ids"]) for g in r.json["items"]]
     assert groups == [("email", "zw@example.cn", sorted([a["id"], c["id"]])),
-                      ("phone", "13800000001", sorted([a["id"], b["id"]]))]
+                      ("phone", "+8613800000001", sorted([a["id"], b["id"]]))]
     assert [x["name"] for x in r.json["items"][1]["customers"]] == ["张伟", "张伟2"]
     r = org.marketer.get("/api/v1/customers/duplicates")
-    assert [g["value"] for g in r.json["items"]] == ["z***@example.cn", "138****0001"]
+    assert [g["value"] for g in r.json["items"]] == ["z***@example.cn", "+86 138****0001"]
 
 
 def test_merge_moves_everything_and_is_audited(app, org, new_customer):
@@ -82,7 +82,7 @@ def test_merge_moves_everything_and_is_audited(app, org, new_customer):
     r = org.manager1.post("/api/v1/customers/merge", json={"survivor_id": s["id"], "merged_ids": [m["id"]]})
     assert r.status_code == 200, r.json
     body = r.json
-    assert body["phones"] == ["13800000001", "13800000002"]
+    assert body["phones"] == ["+8613800000001", "+8613800000002"]
     assert body["email"] == "zw@example.cn" and body["region"] == "上海"
     assert body["tags"] == ["复购", "团购"]
     assert body["external_code"] == "OLD-1" and body["notes"] == "老系统导入"
@@ -107,7 +107,7 @@ def test_merge_refused_by_a_hook_rolls_everything_back(app, org, new_customer):
     assert r.status_code == 409 and "locked" in r.json["error"]["message"]
     assert org.manager1.get(f"/api/v1/customers/{m['id']}").status_code == 200
     assert db.session.scalar(select(Contact.customer_id)) == m["id"]
-    assert org.manager1.get(f"/api/v1/customers/{s['id']}").json["phones"] == ["13800000001"]
+    assert org.manager1.get(f"/api/v1/customers/{s['id']}").json["phones"] == ["+8613800000001"]
 
 
 def test_merge_validation(app, org, new_customer):

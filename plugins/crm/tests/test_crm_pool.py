@@ -27,13 +27,13 @@ def pooled(org, new_customer):
 def test_pool_list_is_masked_and_claim_moves_ownership(app, org, pooled):
     r = org.rep1.get("/api/v1/customers/pool")
     assert r.status_code == 200 and r.json["total"] == 4
-    assert {i["phone"] for i in r.json["items"]} == {f"138****000{i}" for i in range(4)}
+    assert {i["phone"] for i in r.json["items"]} == {f"+86 138****000{i}" for i in range(4)}
     assert org.rep1.get(f"/api/v1/customers/{pooled[0]}").status_code == 404  # not yours yet
     r = org.rep1.post("/api/v1/customers/pool/claim", json={"customer_ids": [pooled[0]]})
     assert r.status_code == 200, r.json
     assert r.json == {"claimed": [pooled[0]], "unavailable": [], "claimed_today": 1, "daily_limit": 3}
     c = org.rep1.get(f"/api/v1/customers/{pooled[0]}").json
-    assert c["owner_id"] == org.users["rep1"].id and c["phone"] == "13800000000" and c["owned_since"]
+    assert c["owner_id"] == org.users["rep1"].id and c["phone"] == "+8613800000000" and c["owned_since"]
     assert org.rep1.get("/api/v1/customers/pool").json["total"] == 3
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "pool_claim"))
     assert entry.entity_id == str(pooled[0]) and entry.actor == "rep1"

@@ -98,22 +98,22 @@ def test_masking_in_lists_details_exports(app, org, two):
     for client in (org.marketer, org.analyst):
         items = client.get("/api/v1/customers").json["items"]
         mine = next(i for i in items if i["id"] == cid)
-        assert mine["phone"] == "138****5678"
-        assert mine["phones"] == ["138****5678"]
+        assert mine["phone"] == "+86 138****5678"
+        assert mine["phones"] == ["+86 138****5678"]
         assert mine["name"] == "张*"
         assert mine["email"] == "z***@example.cn"
         assert mine["address"] == "上海市浦东新****"
         detail = client.get(f"/api/v1/customers/{cid}").json
-        assert detail["phone"] == "138****5678" and detail["name"] == "张*"
+        assert detail["phone"] == "+86 138****5678" and detail["name"] == "张*"
     contacts = org.marketer.get(f"/api/v1/customers/{cid}/contacts")
-    assert contacts.status_code == 200 and contacts.json["items"][0]["phone"] == "139****5678"
+    assert contacts.status_code == 200 and contacts.json["items"][0]["phone"] == "+86 139****5678"
     r = org.analyst.get("/api/v1/customers/export")
     rows = list(csv.DictReader(io.StringIO(r.get_data(as_text=True).lstrip("\ufeff"))))
     row = next(x for x in rows if x["id"] == str(cid))
-    assert row["phone"] == "138****5678" and row["name"] == "张*" and row["email"] == "z***@example.cn"
+    assert row["phone"] == "'+86 138****5678" and row["name"] == "张*" and row["email"] == "z***@example.cn"
     assert "13812345678" not in r.get_data(as_text=True)
     # reps have the right: they see their own customers unmasked, and the read is logged
-    assert org.rep1.get(f"/api/v1/customers/{cid}").json["phone"] == "13812345678"
+    assert org.rep1.get(f"/api/v1/customers/{cid}").json["phone"] == "+8613812345678"
     from sqlalchemy import select
 
     from core.db import db
