@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from sqlalchemy import or_
+from sqlalchemy import Select, or_
 
 from core.api import Blueprint, apply_sort, page_body, page_of, page_schema
 from core.api import serialized as _json
@@ -138,13 +138,15 @@ class StockView(MethodView):
             point = services.effective_point()
             stmt = services.with_points(stmt).where(or_(point.is_(None),
                                                         StockLevel.on_hand - StockLevel.reserved >= point))
-        sort = args.get("sort") or "id"
-        if sort.lstrip("-") == "available":
-            expr = StockLevel.on_hand - StockLevel.reserved
-            stmt = stmt.order_by(expr.desc() if sort.startswith("-") else expr.asc(), StockLevel.id)
-        else:
-            stmt = apply_sort(stmt, StockLevel, sort)
-        return _json(_stock_page(stmt, args, user))
+        return _json(_stock_page(_sort_stock(stmt, args.get("sort") or "id"), args, user))
+
+
+def _sort_stock(stmt: Select, sort: str) -> Select:
+    """Order stock rows by ``sort``; ``available`` (on hand minus reserved) is computed, not a column."""
+    if sort.lstrip("-") == "available":
+        expr = StockLevel.on_hand - StockLevel.reserved
+        return stmt.order_by(expr.desc() if sort.startswith("-") else expr.asc(), StockLevel.id)
+    return apply_sort(stmt, StockLevel, sort)
 
 
 @stock_blp.route("/alerts")
@@ -158,14 +160,12 @@ class AlertsView(MethodView):
         stmt = services.alerts_query(select_for(StockLevel, STOCK_READ, user))
         if args.get("warehouse_id") is not None:
             stmt = stmt.where(StockLevel.warehouse_id == args["warehouse_id"])
-        expr = StockLevel.on_hand - StockLevel.reserved
         sort = args.get("sort")
         if not sort:  # the biggest shortfall first
-            stmt = stmt.order_by((services.effective_point() - expr).desc(), StockLevel.id)
-        elif sort.lstrip("-") == "available":
-            stmt = stmt.order_by(expr.desc() if sort.startswith("-") else expr.asc(), StockLevel.id)
+            shortfall = services.effective_point() - (StockLevel.on_hand - StockLevel.reserved)
+            stmt = stmt.order_by(shortfall.desc(), StockLevel.id)
         else:
-            stmt = apply_sort(stmt, StockLevel, sort)
+            stmt = _sort_stock(stmt, sort)
         return _json(_stock_page(stmt, args, user))
 
 

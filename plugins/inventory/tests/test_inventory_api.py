@@ -103,6 +103,9 @@ def test_stock_filters_alerts_and_reorder_points(admin_api, stockroom):
     r = admin_api.get("/api/v1/stock?sort=-available").json["items"]
     assert [x["available"] for x in r] == [5, 5, 2]
     assert admin_api.get("/api/v1/stock?sort=secret").status_code == 422
+    by_available = admin_api.get("/api/v1/stock/alerts?sort=-available").json["items"]
+    assert [(a["sku"], a["available"]) for a in by_available] == [("SKU-001", 5), ("SKU-002", 5)]
+    assert admin_api.get("/api/v1/stock/alerts?sort=secret").status_code == 422
 
 
 def test_permissions(api_client, stockroom):
