@@ -174,3 +174,33 @@ def test_openapi_lists_crm_paths(app, client):
                  "/api/v1/customers/pool", "/api/v1/customers/pool/claim", "/api/v1/segments",
                  "/api/v1/activities/due", "/api/v1/leads/{lead_id}/transitions"):
         assert path in spec["paths"], path
+
+
+def test_every_kind_of_number_is_stored_e164_searched_by_digits_and_masked(app, org, new_customer):
+    """Landline, HK and foreign numbers: stored in E.164, found by any written form or by digits,
+    masked for roles without the personal-data right (country code and last 4 digits kept)."""
+    from sqlalchemy import select
+
+    from core.db import db
+    from plugins.crm.models import Customer
+
+    bj = new_customer(org.rep1, name="北京座机", phone="010-8765 4321")
+    hk = new_customer(org.rep1, name="香港", phone="+852 6123 4567")
+    us = new_customer(org.rep1, name="美国", phone="001 650 253 0000")
+    db.session.add(Customer(name="旧号码", phone="13911112222", phones=["13911112222"],
+                            owner_id=org.users["rep1"].id))  # a row stored before E.164
+    db.session.commit()
+    assert (bj["phone"], hk["phone"], us["phone"]) == ("+861087654321", "+85261234567", "+16502530000")
+
+    def names(q):
+        return sorted(i["name"] for i in org.rep1.get("/api/v1/customers", query_string={"q": q}).json["items"])
+
+    assert names("(010) 87654321") == ["北京座机"] and names("+86 10 8765 4321") == ["北京座机"]
+    assert names("4321") == ["北京座机"] and names("6123 4567") == ["香港"]
+    assert names("+1-650-253-0000") == ["美国"]
+    assert names("+86 139 1111 2222") == ["旧号码"] and names("13911112222") == ["旧号码"]
+    old = db.session.scalar(select(Customer.id).where(Customer.name == "旧号码"))
+    masked = {i["id"]: i["phone"] for i in org.marketer.get("/api/v1/customers").json["items"]}
+    assert masked[bj["id"]] == "+86 108****4321" and masked[hk["id"]] == "+852 ****4567"
+    assert masked[us["id"]] == "+1 650****0000" and masked[old] == "139****2222"
+    assert org.rep1.get(f"/api/v1/customers/{hk['id']}").json["phone"] == "+85261234567"
