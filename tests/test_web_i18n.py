@@ -323,3 +323,63 @@ def test_history_rows_show_labels(app, demo):
     with app.app_context():
         page = client.get(f"/orders/{oid}").get_data(as_text=True)
     assert "<td>确认</td><td>草稿</td><td>已确认</td><td>rep1</td>" in page
+
+
+def _zh_client(app, username: str):
+    c = app.test_client()
+    with app.app_context():
+        c.get("/login?lang=zh_CN")
+    with app.app_context():
+        r = c.post("/login", data={"username": username, "password": PASSWORD})
+        assert r.status_code == 302
+    return c
+
+
+def test_draft_order_page_says_why_a_promotion_did_not_apply(app, admin_api):
+    """A 满300减30 promotion and a draft of 299.82: the order page names the promotion and says
+    "再买 0.18 元享满300减30" (to the fen); the API keeps the English reason. The pay button's
+    method is a drop-down of the workflow's methods with Chinese labels, the values stored as they are."""
+    from decimal import Decimal
+
+    from core.auth import create_user
+    from core.db import db
+    from plugins.catalog.models import Product
+    from plugins.crm.models import Customer
+
+    with app.app_context():
+        p = Product(sku="I18N-1", name="面霜", unit="件", price=Decimal("299.82"), cost=Decimal("100.00"),
+                    active=True, custom={})
+        c = Customer(name="李四", phone="13800000001", phones=["13800000001"], region="华东", tier="standard",
+                     tags=[], custom={})
+        db.session.add_all([p, c])
+        db.session.commit()
+        pid, cid = p.id, c.id
+        create_user("i18nboss", PASSWORD, ["admin"], display_name="老板")
+        db.session.commit()
+    r = admin_api.post("/api/v1/promotions", json={"name": "满300减30", "kind": "tiered",
+                                                   "tiers": [{"threshold": "300", "discount": "30"}]})
+    assert r.status_code == 201, r.json
+    r = admin_api.post("/api/v1/orders", json={"customer_id": cid, "lines": [{"product_id": pid, "quantity": 1}]})
+    assert r.status_code == 201, r.json
+    oid = r.json["id"]
+    quote = admin_api.post("/api/v1/orders/quote", json={"customer_id": cid,
+                                                         "lines": [{"product_id": pid, "quantity": 1}]}).json
+    reasons = {x["label"]: x["reason"] for x in quote["considered"]}
+    assert reasons["满300减30"] == "spend 0.18 more to reach 300.00 and save 30.00"
+    client = _zh_client(app, "i18nboss")
+    with app.app_context():
+        page = client.get(f"/orders/{oid}").get_data(as_text=True)
+    assert re.search(r"<td>满300减30</td><td>否</td><td>再买 0.18 元享满300减30</td>", page), page
+    # once confirmed, the pay form offers the configured methods by their Chinese labels
+    with app.app_context():  # confirmed (stock handling is not what this test is about)
+        from plugins.orders.models import Order
+        db.session.get(Order, oid).status = "confirmed"
+        db.session.commit()
+    with app.app_context():
+        page = client.get(f"/orders/{oid}").get_data(as_text=True)
+    select = re.search(r'<select name="input.method"[^>]*>(.*?)</select>', page, re.S)
+    assert select, page
+    options = dict(re.findall(r'<option value="([^"]*)">([^<]*)</option>', select.group(1)))
+    assert options == {"cash": "现金", "bank_transfer": "银行转账", "wechat_pay": "微信支付", "alipay": "支付宝",
+                       "card": "银行卡", "other": "其他"}
+    assert "marketing." not in page  # promotions by their names, never by their engine codes

@@ -40,6 +40,10 @@ PER_PAGE = 50
 #: settings.crm.tier_labels or shown as configured
 DEFAULT_TIERS = (N_("standard"), N_("silver"), N_("gold"), N_("vip"))
 
+#: message ids of the activity types (``models.ACTIVITY_TYPES``), shown translated in the
+#: type drop-down, the customer's activities and the task list
+ACTIVITY_WORDS = (N_("call"), N_("visit"), N_("message"), N_("note"))
+
 
 def tier_label(key: str | None) -> str:
     """A customer tier as the reader sees it: its label in ``settings.crm.tier_labels``

@@ -35,7 +35,9 @@ def _need(perm: str) -> Any:
 class FieldForm(FlaskForm):
     entity = SelectField(_l("Entity"), validators=[DataRequired()])
     key = StringField(_l("Key"), validators=[DataRequired()])
-    type = SelectField(_l("Type"), choices=[(t, t) for t in TYPES], validators=[DataRequired()])
+    # field types are code words (as in custom_fields.yaml), not prose to translate
+    type = SelectField(_l("Type"), choices=[(t, t) for t in TYPES], validators=[DataRequired()],
+                       render_kw={"translate": "no"})
     label_en = StringField(_l("Label (English)"), validators=[Optional()])
     label_zh = StringField(_l("Label (Chinese)"), validators=[Optional()])
     required = BooleanField(_l("Required"))

@@ -28,7 +28,10 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_DOWN, Decimal
 
+from flask_babel import LazyString, gettext
+
 from core.db import quantize
+from core.i18n import M_
 from plugins.orders.public import Adjustment, Cart, CartLine, Consideration
 
 ZERO = Decimal("0.00")
@@ -133,6 +136,25 @@ def money(value: Decimal) -> str:
     return f"{quantize(value):.2f}"
 
 
+def short(value: Decimal) -> str:
+    """An amount as a shopper reads it in a promotion's name: ``300`` for 300.00, ``0.5`` kept as ``0.50``."""
+    q = quantize(value)
+    return f"{q:.0f}" if q == q.to_integral_value() else f"{q:.2f}"
+
+
+def _words(keys: tuple[str, ...]) -> LazyString:
+    """Tier or tag keys as a page shows them: each translated when shown ("gold" → 金卡)."""
+    return LazyString(lambda: " / ".join(gettext(k) for k in keys))
+
+
+def _spend_more(missing: Decimal, threshold: Decimal, discount: Decimal) -> str:
+    """"spend 0.18 more to reach 300.00 and save 30.00" (English, the API's text); pages in
+    Chinese show "再买 0.18 元享满300减30"."""
+    return M_("spend %(missing)s more to reach %(threshold)s and save %(discount)s",
+              shown={"missing": money(missing), "threshold": short(threshold), "discount": short(discount)},
+              missing=money(missing), threshold=money(threshold), discount=money(discount))
+
+
 # ---------------------------------------------------------------------------
 # Allocation
 # ---------------------------------------------------------------------------
@@ -184,26 +206,28 @@ def _dates_reason(rule: Rule, today: date) -> str:
     start, end = rule.starts_on, rule.ends_on
     if (start and today < start) or (end and today > end):
         if start and end:
-            return f"outside dates ({start.isoformat()} to {end.isoformat()})"
+            return M_("outside dates (%(start)s to %(end)s)", start=start.isoformat(), end=end.isoformat())
         if start:
-            return f"outside dates (starts {start.isoformat()})"
-        return f"outside dates (ended {end.isoformat()})"
+            return M_("outside dates (starts %(start)s)", start=start.isoformat())
+        return M_("outside dates (ended %(end)s)", end=end.isoformat())
     return ""
 
 
 def _coupon_reason(rule: Rule, cart: Cart, ctx: Context) -> str:
     coupon = ctx.coupon
     if coupon is None or coupon.promotion_id != rule.id:
-        return "requires a coupon code"
+        return M_("requires a coupon code")
     if not coupon.active:
-        return f"coupon {coupon.code} is disabled"
+        return M_("coupon %(code)s is disabled", code=coupon.code)
     if coupon.usage_limit is not None and coupon.used >= coupon.usage_limit:
-        return f"coupon {coupon.code} has been used up"
+        return M_("coupon %(code)s has been used up", code=coupon.code)
     if (coupon.per_customer_limit is not None and cart.customer.get("id") is not None
             and coupon.customer_uses >= coupon.per_customer_limit):
-        times = "time" if coupon.per_customer_limit == 1 else "times"
-        return (f"coupon {coupon.code} already used by this customer (limit "
-                f"{coupon.per_customer_limit} {times} per customer)")
+        if coupon.per_customer_limit == 1:
+            return M_("coupon %(code)s already used by this customer (limit 1 time per customer)",
+                      code=coupon.code)
+        return M_("coupon %(code)s already used by this customer (limit %(limit)s times per customer)",
+                  code=coupon.code, limit=coupon.per_customer_limit)
     return ""
 
 
@@ -212,13 +236,15 @@ def _customer_reason(rule: Rule, cart: Cart, ctx: Context) -> str:
     if rule.customer_tiers:
         tier = str(customer.get("tier") or "").lower()
         if tier not in {t.lower() for t in rule.customer_tiers}:
-            return f"customer tier {' or '.join(rule.customer_tiers)} required"
+            return M_("customer tier %(tiers)s required", tiers=" or ".join(rule.customer_tiers),
+                      shown={"tiers": _words(rule.customer_tiers)})
     if rule.customer_tags:
         tags = {str(t).lower() for t in (customer.get("tags") or [])}
         if not tags & {t.lower() for t in rule.customer_tags}:
-            return f"customer tag {' or '.join(rule.customer_tags)} required"
+            return M_("customer tag %(tags)s required", tags=" or ".join(rule.customer_tags),
+                      shown={"tags": _words(rule.customer_tags)})
     if rule.segment_id is not None and rule.segment_id not in ctx.segments:
-        return f"customer not in segment {rule.segment_name or rule.segment_id}"
+        return M_("customer not in segment %(segment)s", segment=rule.segment_name or rule.segment_id)
     return ""
 
 
@@ -237,7 +263,7 @@ def ineligible_reason(rule: Rule, cart: Cart, ctx: Context) -> str:
     if reason:
         return reason
     if not _eligible_lines(rule, cart):
-        return "no eligible items in the cart"
+        return M_("no eligible items in the cart")
     return ""
 
 
@@ -276,12 +302,12 @@ def _apply(rule: Rule, cart: Cart, coupon: str | None) -> Outcome:
     idx = _eligible_lines(rule, cart)
     base = quantize(sum((_net(cart.lines[i]) for i in idx), ZERO))
     if rule.min_spend and base < rule.min_spend:
-        return Outcome(False, f"spend {money(rule.min_spend - base)} more (minimum "
-                              f"{money(rule.min_spend)} on eligible items)")
+        return Outcome(False, M_("spend %(missing)s more (minimum %(minimum)s on eligible items)",
+                                 missing=money(rule.min_spend - base), minimum=money(rule.min_spend)))
     if rule.kind == "gift":
         return _apply_gift(rule, cart, idx, coupon)
     if base <= 0:
-        return Outcome(False, "nothing left to discount")
+        return Outcome(False, M_("nothing left to discount"))
     if rule.kind == "percent":
         rate = rule.percent / HUNDRED
         if rule.scope == "lines":
@@ -289,16 +315,17 @@ def _apply(rule: Rule, cart: Cart, coupon: str | None) -> Outcome:
             amount = _discount_lines(rule, cart, shares, coupon)
         else:
             amount = _order_discount(rule, cart, idx, quantize(base * rate), coupon)
-        return Outcome(amount > 0, f"{rule.percent.normalize():f}% off {money(base)}" if amount > 0
-                       else "discount rounds to zero", amount)
+        return Outcome(amount > 0, M_("%(percent)s%% off %(base)s", percent=f"{rule.percent.normalize():f}",
+                                      base=money(base)) if amount > 0
+                       else M_("discount rounds to zero"), amount)
     if rule.kind == "amount":
         if rule.scope == "lines":
             shares = [(i, min(quantize(rule.amount * cart.lines[i].quantity), _net(cart.lines[i])))
                       for i in idx]
             amount = _discount_lines(rule, cart, shares, coupon)
-            return Outcome(amount > 0, f"{money(rule.amount)} off each eligible unit", amount)
+            return Outcome(amount > 0, M_("%(amount)s off each eligible unit", amount=money(rule.amount)), amount)
         amount = _order_discount(rule, cart, idx, rule.amount, coupon)
-        return Outcome(True, f"{money(amount)} off {money(base)}", amount)
+        return Outcome(True, M_("%(amount)s off %(base)s", amount=money(amount), base=money(base)), amount)
     if rule.kind == "tiered":
         return _apply_tiered(rule, cart, idx, base, coupon)
     return Outcome(False, f"unknown promotion kind '{rule.kind}'")
@@ -307,29 +334,33 @@ def _apply(rule: Rule, cart: Cart, coupon: str | None) -> Outcome:
 def _apply_tiered(rule: Rule, cart: Cart, idx: list[int], base: Decimal, coupon: str | None) -> Outcome:
     tiers = sorted(rule.tiers, key=lambda t: t.threshold)
     if not tiers:
-        return Outcome(False, "no tiers defined")
+        return Outcome(False, M_("no tiers defined"))
     reached = [t for t in tiers if base >= t.threshold]
     if not reached:
         first = tiers[0]
-        return Outcome(False, f"spend {money(first.threshold - base)} more to save {money(first.discount)}")
+        return Outcome(False, _spend_more(first.threshold - base, first.threshold, first.discount))
     best = max(reached, key=lambda t: (t.discount, t.threshold))
     amount = _order_discount(rule, cart, idx, best.discount, coupon)
-    reason = f"spent {money(base)} of {money(best.threshold)}: save {money(amount)}"
+    reason = M_("spent %(spent)s of %(threshold)s: save %(saved)s", spent=money(base),
+                threshold=money(best.threshold), saved=money(amount))
     better = [t for t in tiers if t.threshold > base and t.discount > best.discount]
     if better:
         nxt = better[0]
-        reason += f"; spend {money(nxt.threshold - base)} more to save {money(nxt.discount)}"
+        more = _spend_more(nxt.threshold - base, nxt.threshold, nxt.discount)
+        reason = M_("%(applied)s; %(next)s", shown={"applied": reason.translated(), "next": more.translated()},
+                    applied=str(reason), next=str(more))
     return Outcome(True, reason, amount)
 
 
 def _apply_gift(rule: Rule, cart: Cart, idx: list[int], coupon: str | None) -> Outcome:
     gift = rule.gift
     if gift is None or not gift.available:
-        return Outcome(False, f"gift product {gift.sku} is not available" if gift else "no gift product set")
+        return Outcome(False, M_("gift product %(sku)s is not available", sku=gift.sku) if gift
+                       else M_("no gift product set"))
     bought = sum(cart.lines[i].quantity for i in idx)
     need = max(rule.buy_quantity, 1)
     if bought < need:
-        return Outcome(False, f"buy {need - bought} more to get {gift.name} free")
+        return Outcome(False, M_("buy %(more)s more to get %(gift)s free", more=need - bought, gift=gift.name))
     times = bought // need if rule.gift_repeat else 1
     qty = rule.gift_quantity * times
     line = CartLine(product_id=gift.product_id, sku=gift.sku, name=gift.name,
@@ -341,7 +372,8 @@ def _apply_gift(rule: Rule, cart: Cart, idx: list[int], coupon: str | None) -> O
     cart.adjustments.append(Adjustment(promotion_id=rule.id, code="marketing.gift",
                                        label=rule.name, amount=value, line_index=len(cart.lines) - 1,
                                        coupon_code=coupon, campaign_id=rule.campaign_id))
-    return Outcome(True, f"bought {bought}: {qty} × {gift.name} free (worth {money(value)})", value)
+    return Outcome(True, M_("bought %(bought)s: %(qty)s × %(gift)s free (worth %(value)s)", bought=bought, qty=qty,
+                            gift=gift.name, value=money(value)), value)
 
 
 # ---------------------------------------------------------------------------
@@ -358,12 +390,12 @@ def apply_promotions(cart: Cart, rules: list[Rule], ctx: Context) -> Cart:
     code = normalise_code(cart.coupon_code) or None
     if code and (ctx.coupon is None or ctx.coupon.promotion_id is None):
         cart.considered.append(Consideration(None, f"Coupon {code}", False,
-                                             f"coupon {code} does not exist"))
+                                             M_("coupon %(code)s does not exist", code=code)))
     first: Rule | None = None
     for rule in sorted(rules, key=sort_key):
         reason = ineligible_reason(rule, cart, ctx)
         if not reason and first is not None and (not first.stackable or not rule.stackable):
-            reason = f"not stackable with {first.name}"
+            reason = M_("not stackable with %(name)s", name=first.name)
         if reason:
             cart.considered.append(Consideration(rule.id, rule.name, False, reason))
             continue

@@ -67,9 +67,14 @@ def _attach_errors(form: FlaskForm, exc: DovetailError) -> None:
 #: message ids of the campaign statuses (models.CAMPAIGN_STATUSES), shown translated
 STATUS_LABELS = (N_("draft"), N_("active"), N_("paused"), N_("ended"))
 
+#: message ids of the campaign channels (models.CHANNELS), shown translated in the form, the
+#: filter and the lists (the stored value stays the key)
+CHANNEL_LABELS = (N_("sms"), N_("wechat"), N_("phone"), N_("email"), N_("store"), N_("online"), N_("event"),
+                  N_("other"))
+
 class CampaignForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
-    channel = SelectField(_l("Channel"), choices=[(c, c) for c in CHANNELS], default="online")
+    channel = SelectField(_l("Channel"), choices=[(c, _l(c)) for c in CHANNELS], default="online")
     starts_on = DateField(_l("Starts on"), validators=[DataRequired()])
     ends_on = DateField(_l("Ends on"), validators=[DataRequired()])
     budget = StringField(_l("Budget"), default="0.00", validators=[Optional()])

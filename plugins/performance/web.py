@@ -16,7 +16,7 @@ from core.api import apply_sort, page_of
 from core.auth import has_permission, require
 from core.db import db, lock_for_update
 from core.errors import ConfigError, DovetailError
-from core.i18n import shown
+from core.i18n import N_, shown, state_label
 from core.models import Team, User
 from core.scope import get_for, select_for
 from core.uploads import saved_upload
@@ -26,6 +26,10 @@ from plugins.performance.periods import current_month, from_args
 from plugins.performance.schemas import GenerateIn, SellerIn, SellerPatch, TargetIn
 from plugins.performance.statements import filtered, statement_dict
 from plugins.performance.targets import COLUMNS, import_targets
+
+#: values stored as codes and shown translated on the pages: statement line kinds, seller
+#: statuses and the rule column of a line no rule priced
+SHOWN_WORDS = (N_("sale"), N_("adjustment"), N_("active"), N_("suspended"), N_("terminated"), N_("(no rule)"))
 
 bp = Blueprint("performance_web", __name__, url_prefix="/performance", template_folder="templates")
 REPORT = "performance.report.read"
@@ -255,7 +259,7 @@ def statement_transition(statement_id: int):
         statemachine.perform(commission.ENTITY, st, request.form.get("transition", ""), user,
                              comment=request.form.get("comment") or None, inputs=inputs)
         db.session.commit()
-        flash(_("Statement is now %(status)s.", status=_(st.status)))
+        flash(_("Statement is now %(status)s.", status=state_label(commission.ENTITY, st.status)))
     except DovetailError as exc:
         _fail(exc)
     return redirect(url_for("performance_web.statement", statement_id=statement_id))

@@ -170,7 +170,7 @@ def test_quote_for_standard_customer_and_subcategory(admin_api, double11, shop, 
     # 全场 8 折 is exclusive and the first that applies: 78.00 × 20% = 15.60
     q = quote(admin_api, plain, [(shop["mask"], 2)])
     assert considered(q, "金卡 95 折")["reason"] == "customer tier gold required"
-    assert considered(q, "满减")["reason"] == "spend 222.00 more to save 30.00"
+    assert considered(q, "满减")["reason"] == "spend 222.00 more to reach 300.00 and save 30.00"
     assert considered(q, "全场 8 折")["applied"] is True
     assert considered(q, "美妆买二送小样")["reason"] == "not stackable with 全场 8 折"
     assert (q["subtotal"], q["discount_total"], q["total"]) == ("78.00", "15.60", "62.40")

@@ -77,7 +77,7 @@ def test_manjian_below_first_tier_says_how_much_more():
     t = run(c, MANJIAN)
     assert t == {"subtotal": D("240.00"), "discount_total": D("0.00"), "total": D("240.00")}
     assert not why(c, 1).applied
-    assert why(c, 1).reason == "spend 60.00 more to save 30.00"
+    assert why(c, 1).reason == "spend 60.00 more to reach 300.00 and save 30.00"
 
 
 def test_manjian_first_tier_exactly_at_threshold():
@@ -85,7 +85,7 @@ def test_manjian_first_tier_exactly_at_threshold():
     t = run(c, MANJIAN)
     assert t == {"subtotal": D("300.00"), "discount_total": D("30.00"), "total": D("270.00")}
     assert why(c, 1).applied and why(c, 1).amount == D("30.00")
-    assert "spend 200.00 more to save 60.00" in why(c, 1).reason
+    assert "spend 200.00 more to reach 500.00 and save 60.00" in why(c, 1).reason
 
 
 def test_manjian_best_tier_applies_and_is_allocated_to_lines():
@@ -105,7 +105,7 @@ def test_manjian_on_eligible_category_only():
                 category_ids=frozenset({5}))
     c = cart(line(1, "250.00", 1, cat=5), line(2, "500.00", 1, cat=6))
     t = run(c, rule)
-    assert why(c, 1).reason == "spend 50.00 more to save 30.00"
+    assert why(c, 1).reason == "spend 50.00 more to reach 300.00 and save 30.00"
     assert t["total"] == D("750.00")
     c = cart(line(1, "250.00", 1, cat=5), line(3, "60.00", 1, cat=5), line(2, "500.00", 1, cat=6))
     t = run(c, rule)
@@ -288,7 +288,7 @@ def test_threshold_measured_after_earlier_discounts():
     c = cart(line(1, "320.00", 1))
     t = run(c, pct, manjian)
     assert t["total"] == D("288.00")
-    assert why(c, 2).reason == "spend 12.00 more to save 30.00"
+    assert why(c, 2).reason == "spend 12.00 more to reach 300.00 and save 30.00"
 
 
 def test_ineligible_exclusive_does_not_block():

@@ -249,7 +249,7 @@ def test_web_approve_button(org, jan, client):
     assert 'value="approve"' in text and 'value="pay"' not in text
     r = client.post(f"/performance/statements/{ids['rep1']}/transition",
                     data={"csrf_token": _csrf(text), "transition": "approve"}, follow_redirects=True)
-    assert r.status_code == 200 and "Statement is now approved." in r.get_data(as_text=True)
+    assert r.status_code == 200 and "Statement is now Approved." in r.get_data(as_text=True)
     r = client.post(f"/performance/statements/{ids['rep3']}/transition",
                     data={"csrf_token": _csrf(text), "transition": "approve"})
     assert r.status_code == 404
