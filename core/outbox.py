@@ -19,6 +19,7 @@ behaviour stays immediate); with Redis, a worker job is queued instead (:mod:`co
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Iterable, Mapping
@@ -65,6 +66,13 @@ class UnknownOutboxKind(RuntimeError):
     """A message kind no enabled plugin declared with ``register_outbox_kinds`` (a bug)."""
 
 
+@functools.cache
+def _insert_message() -> Any:
+    """The message INSERT, built once (the statement cache then finds it by identity)."""
+    table = OutboxMessage.__table__
+    return insert(table).returning(table.c.id)
+
+
 def enqueue(session: Session, kind: str, payload: Mapping[str, Any]) -> int:
     """Write one ``kind`` message in ``session``'s transaction and return its id.
 
@@ -80,9 +88,8 @@ def enqueue(session: Session, kind: str, payload: Mapping[str, Any]) -> int:
     except (TypeError, ValueError) as exc:
         raise TypeError(f"outbox payload for '{kind}' is not JSON data: {exc}") from None
     now = utcnow()
-    msg_id = session.execute(insert(OutboxMessage).values(
-        kind=kind, payload=data, status=PENDING, attempts=0, created_at=now, available_at=now)
-        .returning(OutboxMessage.id)).scalar_one()
+    msg_id = session.execute(_insert_message(), {"kind": kind, "payload": data, "status": PENDING, "attempts": 0,
+                                                "created_at": now, "available_at": now}).scalar_one()
     session.info.setdefault(_SESSION_KEY, []).append(msg_id)
     return int(msg_id)
 
