@@ -261,12 +261,5 @@ def output_path(job: UserJob) -> Path:
     return jobs_dir() / job.output_file
 
 
-def remove_files(job: UserJob) -> None:
-    """Delete a job's files (input, output, error report)."""
-    for name in (job.input_file, job.output_file, job.errors_file):
-        if name:
-            (jobs_dir() / name).unlink(missing_ok=True)
-
-
-__all__ = ["DONE", "FAILED", "QUEUED", "RUNNING", "USER_JOB", "UserJob", "output_path", "remove_files", "run",
+__all__ = ["DONE", "FAILED", "QUEUED", "RUNNING", "USER_JOB", "UserJob", "output_path", "run",
            "start_export", "start_import", "visible_job"]
