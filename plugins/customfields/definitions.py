@@ -26,6 +26,8 @@ from marshmallow import ValidationError as MarshmallowError
 
 from core.config import YamlDoc, require_mapping, validate_doc
 from core.errors import ConfigError, ConfigIssue
+from core.fields import PhoneError
+from core.fields import normalise_phone as core_normalise_phone
 
 TYPES = ("string", "text", "integer", "decimal", "boolean", "date", "datetime", "choice",
          "multi_choice", "email", "phone")
@@ -152,18 +154,12 @@ def _typed(type_: str, value: Any) -> Any:
 
 
 def normalise_phone(text: str) -> str | None:
-    """Mainland mobiles become 11 digits (``+86``/``0086`` dropped); other numbers keep
-    digits and a leading ``+`` (5-20 digits). None when it is not a phone number."""
-    s = re.sub(r"[\s\-().]", "", str(text))
-    if s.startswith("+86"):
-        s = s[3:]
-    elif s.startswith("0086"):
-        s = s[4:]
-    if re.fullmatch(r"1\d{10}", s):
-        return s
-    if re.fullmatch(r"\+?\d{5,20}", s) and not re.fullmatch(r"1\d*", s):
-        return s
-    return None
+    """The number in E.164 (core.fields: mobiles, landlines with area code, HK/MO/TW, foreign);
+    None when it is not a phone number."""
+    try:
+        return core_normalise_phone(text)
+    except PhoneError:
+        return None
 
 
 class _Phone(fields.String):

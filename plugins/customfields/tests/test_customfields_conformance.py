@@ -39,7 +39,7 @@ fields:
 
 VALUES = {
     "customers": {"wechat_id": "wx_li", "birthday": "1990-05-01", "vip": True, "hobbies": ["tea"],
-                  "work_email": "li@example.cn", "office_phone": "13800138000"},
+                  "work_email": "li@example.cn", "office_phone": "+8613800138000"},
     "orders": {"delivery_window": "evening", "deliver_at": "2026-03-01T09:30:00", "gift_note": "生日快乐"},
     "products": {"shelf_life_days": 365, "weight_kg": "0.250"},
 }

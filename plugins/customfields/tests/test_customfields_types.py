@@ -121,7 +121,7 @@ def test_valid_values_are_normalised_for_storage(api):
     assert r.status_code == 201, r.json
     assert r.json["custom"] == {
         "s": "abc12", "t": "free text", "i": 4, "d": "12.35", "b": True, "dt": "2026-03-01",
-        "ts": "2026-03-01T02:30:00", "c": "gold", "m": ["red", "blue"], "e": "a@b.cn", "p": "13800138000",
+        "ts": "2026-03-01T02:30:00", "c": "gold", "m": ["red", "blue"], "e": "a@b.cn", "p": "+8613800138000",
         "req": "x", "dflt": 7}
 
 
