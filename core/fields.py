@@ -110,10 +110,10 @@ class Phone(fields.String):
         self.region = region
         super().__init__(**kwargs)
 
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> str | None:
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> str:
         text = super()._deserialize(value, attr, data, **kw)
         if text is None or not text.strip():
-            return None
+            return None  # type: ignore[return-value]  # blank loads as None (allow_none fields)
         try:
             return normalise_phone(text, self.region)
         except PhoneError:

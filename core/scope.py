@@ -184,7 +184,7 @@ def personal_model(entity: str) -> type[Any]:
     """The model behind ``entity`` (``"crm.customer"`` → table ``crm_customer``) that declares
     ``__personal_fields__``; the owning plugin names its fields and permission there, once."""
     table = entity.replace(".", "_")
-    for mapper in db.Model.registry.mappers:
+    for mapper in db.Model.registry.mappers:  # type: ignore[attr-defined]
         cls = mapper.class_
         if getattr(cls, "__tablename__", None) == table and getattr(cls, "__personal_fields__", None):
             return cls

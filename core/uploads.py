@@ -44,5 +44,6 @@ def saved_upload(upload: FileStorage | None, *, missing: str, wrong_type: str | 
     suffix = checked_suffix(upload, missing=missing, wrong_type=wrong_type, suffixes=suffixes)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"upload{suffix}"
+        assert upload is not None  # checked_suffix refused a missing file
         upload.save(path)
         yield path

@@ -244,12 +244,12 @@ def _run(job_id: int, handler: str, params: dict[str, Any], user: User | None, f
     return DONE
 
 
-def visible_job(job_id: int, user: User) -> UserJob:
+def visible_job(job_id: int, user: User | None) -> UserJob:
     """The job ``job_id`` if ``user`` started it or is an admin; otherwise :class:`NotFound`."""
     from core.auth import has_permission  # noqa: PLC0415 - core.auth is imported late by core modules
 
     job = db.session.get(UserJob, job_id, populate_existing=True)  # the worker changes it elsewhere
-    if job is None or (job.requested_by_id != user.id and not has_permission(user, ADMIN_PERMISSION)):
+    if job is None or user is None or (job.requested_by_id != user.id and not has_permission(user, ADMIN_PERMISSION)):
         raise NotFound(f"No job {job_id}.")
     return job
 
