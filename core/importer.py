@@ -157,9 +157,14 @@ class RowImport:
         """Checks that need the database or the rest of the file (``failed``: columns in error)."""
         return []
 
-    def save(self, line: int, data: dict[str, Any]) -> str:
-        """Save one good row; return its outcome (a key of :attr:`outcomes`); raise to reject it."""
-        raise NotImplementedError
+    #: save one good row and return its outcome (a key of :attr:`outcomes`); raise to reject it.
+    #: Every subclass defines it, or overrides :meth:`save_batch` to save whole batches.
+    save: Callable[[int, dict[str, Any]], str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not hasattr(cls, "save") and cls.save_batch is RowImport.save_batch:
+            raise TypeError(f"{cls.__name__} must define save() or save_batch()")
 
     def save_batch(self, items: list[tuple[int, dict[str, Any]]], report: ImportReport) -> None:
         """Save a batch of good rows, each in a savepoint; a refused row becomes its errors."""

@@ -12,7 +12,7 @@ import importlib
 import os
 import sys
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from importlib.metadata import entry_points
 from types import MappingProxyType, ModuleType
@@ -375,27 +375,29 @@ def _collect_blueprints_and_menu(pm: pluggy.PluginManager, reg: Registry) -> Non
     reg.menu.sort(key=lambda pair: (pair[0].order, pair[0].key))
 
 
+def _register_named(pm: pluggy.PluginManager, hook: str, kind: type, label: str, target: dict[str, Any],
+                    check: Callable[[Any, str], None] | None = None) -> None:
+    """Contributions of ``hook`` into ``target``: each in its plugin's namespace, declared once."""
+    for item, owner in _collect(pm, hook, kind):
+        _check_prefix(owner, item.name, label)
+        if item.name in target:
+            raise PluginError(owner, f"duplicate {label} '{item.name}'",
+                              f"already declared by '{target[item.name][1]}'")
+        if check is not None:
+            check(item, owner)
+        target[item.name] = (item, owner)
+
+
+def _check_job(job: Job, owner: str) -> None:
+    if job.every is not None and job.every < 1:
+        raise PluginError(owner, f"job '{job.name}' runs every {job.every} s", "give 'every' in whole seconds >= 1")
+
+
 def _collect_events_and_jobs(pm: pluggy.PluginManager, reg: Registry) -> None:
     """Event types, outbox kinds and jobs: in the plugin's namespace, each declared once."""
-    for et, owner in _collect(pm, "register_event_types", EventType):
-        _check_prefix(owner, et.name, "event type")
-        if et.name in reg.event_types:
-            raise PluginError(owner, f"duplicate event type '{et.name}'",
-                              f"already declared by '{reg.event_types[et.name][1]}'")
-        reg.event_types[et.name] = (et, owner)
-    for kind, owner in _collect(pm, "register_outbox_kinds", OutboxKind):
-        _check_prefix(owner, kind.name, "outbox kind")
-        if kind.name in reg.outbox_kinds:
-            raise PluginError(owner, f"duplicate outbox kind '{kind.name}'",
-                              f"already declared by '{reg.outbox_kinds[kind.name][1]}'")
-        reg.outbox_kinds[kind.name] = (kind, owner)
-    for job, owner in _collect(pm, "register_jobs", Job):
-        _check_prefix(owner, job.name, "job")
-        if job.name in reg.jobs:
-            raise PluginError(owner, f"duplicate job '{job.name}'", f"already declared by '{reg.jobs[job.name][1]}'")
-        if job.every is not None and job.every < 1:
-            raise PluginError(owner, f"job '{job.name}' runs every {job.every} s", "give 'every' in whole seconds >= 1")
-        reg.jobs[job.name] = (job, owner)
+    _register_named(pm, "register_event_types", EventType, "event type", reg.event_types)
+    _register_named(pm, "register_outbox_kinds", OutboxKind, "outbox kind", reg.outbox_kinds)
+    _register_named(pm, "register_jobs", Job, "job", reg.jobs, _check_job)
 
 
 def _collect_workflow_and_reports(pm: pluggy.PluginManager, reg: Registry) -> None:
